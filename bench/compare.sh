@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# cyberid side by side with the reference OpenID provider (panva oidc-provider 9, in-memory
+# store) on this machine: each server pinned to core 0, each driver to core 1, the same
+# concurrency and counts, a warm-up first. Prints medians of RUNS runs and the ratios of
+# each run, as BENCHMARKS.md records them.
+#
+#   bench/compare.sh [N] [RUNS]        N operations per measurement (default 5000), RUNS (3)
+#
+# Env: C (in flight, 32), WARMUP (2000), NODE (node binary), PEER_SRC (the reference harness,
+# default ../shared/bench/peer-oidc-provider), BENCH_DATABASE_URL (PostgreSQL; default the
+# local one; set to "" to skip PostgreSQL). Loopback only; every loop has a fixed count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-5000}
+RUNS=${2:-3}
+C=${C:-32}
+WARMUP=${WARMUP:-2000}
+NODE=${NODE:-node}
+PEER_SRC=${PEER_SRC:-../shared/bench/peer-oidc-provider}
+DB=${BENCH_DATABASE_URL-postgres://postgres@127.0.0.1:5432/test}
+export PGOPTIONS="--client-min-messages=warning" CYBERID_LOG=warn
+
+WORK=$(mktemp -d /tmp/cyberid-compare-XXXXXX)
+SCHEMA="compare_$$"
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  [ -n "$DB" ] && psql "$DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ -d "$PEER_SRC" ] || { echo "reference harness not found at $PEER_SRC (set PEER_SRC)"; exit 1; }
+cp -r "$PEER_SRC" "$WORK/peer"
+(cd "$WORK/peer" && npm ci --no-audit --no-fund --silent >/dev/null)
+cargo build --release -q -p cyberid
+BIN=$PWD/target/release/cyberid
+$BIN registry generate --count 50000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
+
+get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+record() { echo "$2" >> "$WORK/$1"; }
+
+peer_run() { # mode
+  (cd "$WORK/peer" && NODE_ENV=production taskset -c 0 "$NODE" server.mjs > "$WORK/peer.log" 2>&1 &)
+  for _ in $(seq 50); do curl -sf http://127.0.0.1:3000/__stats >/dev/null && break; sleep 0.2; done
+  (cd "$WORK/peer" && taskset -c 1 "$NODE" bench.mjs --mode="$1" --n="$N" --c="$C" --warmup="$WARMUP" --json="$WORK/peer-$1.json" >/dev/null)
+  pkill -f "server.mjs" || true
+  sleep 0.5
+}
+
+cyberid_serve() { # data-dir [database-url]
+  local args=(--data "$1" --listen 127.0.0.1:0)
+  [ -n "${2:-}" ] && args+=(--database-url "$2")
+  taskset -c 0 "$BIN" serve "${args[@]}" > "$WORK/serve.out" 2>/dev/null &
+  SERVE_PID=$!
+  for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  URL=$(awk '{print $NF}' "$WORK/serve.out")
+}
+
+cyberid_bench() { # name mode level [store args...]
+  local name=$1 mode=$2 level=$3; shift 3
+  taskset -c 1 "$BIN" bench "$mode" --server "$URL" --registry "$WORK/registry.tsv" --level "$level" \
+    --count "$N" --warmup "$WARMUP" --concurrency "$C" --server-pid "$SERVE_PID" --json "$@" > "$WORK/$name.json"
+}
+
+for run in $(seq "$RUNS"); do
+  echo "run $run/$RUNS" >&2
+  peer_run login
+  record peer_login_cpu "$(get "$WORK/peer-login.json" "['server']['ops_per_cpu_s']")"
+  record peer_login_tput "$(get "$WORK/peer-login.json" "['login']['per_s']")"
+  record peer_login_p99 "$(get "$WORK/peer-login.json" "['login']['p99_ms']")"
+  peer_run token
+  record peer_token_cpu "$(get "$WORK/peer-token.json" "['server']['ops_per_cpu_s']")"
+  record peer_token_tput "$(get "$WORK/peer-token.json" "['token']['per_s']")"
+
+  DATA="$WORK/sqlite-$run"
+  $BIN registry import "$WORK/registry.tsv" --data "$DATA" --json >/dev/null
+  cyberid_serve "$DATA"
+  cyberid_bench l1 login 1 --data "$DATA"
+  cyberid_bench l2 login 2 --data "$DATA"
+  cyberid_bench token token 1 --data "$DATA"
+  RSS=$(awk '/VmRSS/{print int($2/1024)}' /proc/$SERVE_PID/status)
+  kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
+  record l1_cpu "$(get "$WORK/l1.json" "['ops_per_server_cpu_second']")"
+  record l1_ms "$(get "$WORK/l1.json" "['server_cpu_ms_per_op']")"
+  record l1_tput "$(get "$WORK/l1.json" "['per_second']")"
+  record l1_p99 "$(get "$WORK/l1.json" "['latency_ms']['p99']")"
+  record l2_ms "$(get "$WORK/l2.json" "['server_cpu_ms_per_op']")"
+  record token_cpu "$(get "$WORK/token.json" "['ops_per_server_cpu_second']")"
+  record token_tput "$(get "$WORK/token.json" "['per_second']")"
+  record rss "$RSS"
+  record r_login_cpu "$(python3 -c "print($(tail -1 "$WORK/l1_cpu") / $(tail -1 "$WORK/peer_login_cpu"))")"
+  record r_login_tput "$(python3 -c "print($(tail -1 "$WORK/l1_tput") / $(tail -1 "$WORK/peer_login_tput"))")"
+  record r_token_cpu "$(python3 -c "print($(tail -1 "$WORK/token_cpu") / $(tail -1 "$WORK/peer_token_cpu"))")"
+  record r_token_tput "$(python3 -c "print($(tail -1 "$WORK/token_tput") / $(tail -1 "$WORK/peer_token_tput"))")"
+  record r_l2 "$(python3 -c "print($(tail -1 "$WORK/l2_ms") / $(tail -1 "$WORK/l1_ms"))")"
+
+  if [ -n "$DB" ]; then
+    psql "$DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA"
+    PG_URL="$DB?options=-csearch_path%3D$SCHEMA"
+    $BIN registry import "$WORK/registry.tsv" --data "$WORK/pg-keys" --database-url "$PG_URL" --json >/dev/null
+    cyberid_serve "$WORK/pg-keys" "$PG_URL"
+    cyberid_bench pg login 1 --data "$WORK/pg-keys" --database-url "$PG_URL"
+    kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
+    rm -rf "$WORK/pg-keys"
+    record pg_cpu "$(get "$WORK/pg.json" "['ops_per_server_cpu_second']")"
+    record pg_tput "$(get "$WORK/pg.json" "['per_second']")"
+    record r_pg_cpu "$(python3 -c "print($(tail -1 "$WORK/pg_cpu") / $(tail -1 "$WORK/peer_login_cpu"))")"
+  fi
+done
+
+m() { median < "$WORK/$1"; }
+printf '\nMedians of %s runs, N=%s, %s in flight, warm-up %s (server on core 0, driver on core 1)\n\n' "$RUNS" "$N" "$C" "$WARMUP"
+printf '| measure | cyberid | reference | ratio (median of per-run ratios) |\n|---|---|---|---|\n'
+printf '| full login (L1, SQLite durable): logins per server CPU-second | %.0f | %.0f | %.2f× |\n' "$(m l1_cpu)" "$(m peer_login_cpu)" "$(m r_login_cpu)"
+printf '| full login: logins per second | %.0f | %.0f | %.2f× |\n' "$(m l1_tput)" "$(m peer_login_tput)" "$(m r_login_tput)"
+printf '| full login: p99 at %s in flight, ms | %.1f | %.1f | |\n' "$C" "$(m l1_p99)" "$(m peer_login_p99)"
+printf '| code exchange: per server CPU-second | %.0f | %.0f | %.2f× |\n' "$(m token_cpu)" "$(m peer_token_cpu)" "$(m r_token_cpu)"
+printf '| code exchange: per second | %.0f | %.0f | %.2f× |\n' "$(m token_tput)" "$(m peer_token_tput)" "$(m r_token_tput)"
+printf '| L2 login CPU / L1 login CPU | %.2f× | | |\n' "$(m r_l2)"
+if [ -n "$DB" ]; then
+  printf '| full login (L1, PostgreSQL): logins per server CPU-second | %.0f | %.0f | %.2f× |\n' "$(m pg_cpu)" "$(m peer_login_cpu)" "$(m r_pg_cpu)"
+fi
+printf '| server CPU per L1 login, ms (multiple of the 0.066 ms crypto floor) | %.3f (%.1f×) | | |\n' "$(m l1_ms)" "$(python3 -c "print($(m l1_ms) / 0.066)")"
+printf '| server RSS after the run, MB | %s | | |\n' "$(m rss)"

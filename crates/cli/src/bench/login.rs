@@ -1,0 +1,586 @@
+//! `cyberid bench login` and `cyberid bench token`: sign-ins driven exactly as a relying
+//! party and a wallet drive them, over keep-alive HTTP/1.1 on 127.0.0.1.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use cyberid_crypto::jose::{SigningKey, UnverifiedJws, VerifyingKey};
+use cyberid_crypto::pin::{self, Pin};
+use cyberid_crypto::{b64, random, sha256};
+use cyberid_domain::{MIN_SELF_ENROLMENT_AGE, age_on};
+use cyberid_platform::keys::PlatformKeys;
+use cyberid_platform::rp::{CLIENT_SECRET_BASIC, Registration, register};
+use cyberid_protocol::{APPROVAL_TYP, ApprovalClaims, LoginDetails, PinResponse};
+use cyberid_registry::face::live_sample;
+use cyberid_registry::file::open_registry_file;
+use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
+use serde_json::{Value, json};
+
+use super::{percentile_ms, process_cpu_seconds, process_rss_mb, require_local};
+use crate::store_args::StoreArgs;
+use crate::{CliResult, Failure, print_json};
+
+const PIN: &str = "135790";
+const REDIRECT_URI: &str = "http://127.0.0.1/bench-callback";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Login,
+    Token,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    #[value(name = "1")]
+    L1,
+    #[value(name = "2")]
+    L2,
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The platform's URL; must be on this machine.
+    #[arg(long)]
+    server: String,
+    /// The platform's store and keys, to register the benchmark's relying party.
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The registry file the platform imported; wallets are enrolled from its people.
+    #[arg(long)]
+    registry: PathBuf,
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    count: u32,
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// Operations run first, untimed.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    warmup: u32,
+    /// Assurance level: 1 (device key) or 2 (device key and PIN).
+    #[arg(long, value_enum, default_value = "1")]
+    level: Level,
+    /// The server's process id, to report its CPU time per operation and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Skip this many people of the registry file before enrolling the benchmark's wallets
+    /// (past a population made with `bench populate`).
+    #[arg(long, default_value_t = 0)]
+    skip: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+/// One enrolled holder, as its wallet holds it.
+struct BenchWallet {
+    device_key: SigningKey,
+    pin: Pin,
+}
+
+struct Context {
+    server: String,
+    http: reqwest::Client,
+    client_id: String,
+    client_secret: String,
+    issuer_keys: Vec<VerifyingKey>,
+    wallets: Vec<BenchWallet>,
+    level: Level,
+}
+
+fn failure(context: &str) -> impl Fn(reqwest::Error) -> String + '_ {
+    move |e| format!("{context}: {e}")
+}
+
+pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
+    require_local(&args.server)?;
+    let server = args.server.trim_end_matches('/').to_owned();
+    let concurrency = args.concurrency as usize;
+    let context = Arc::new(prepare(&args, &server, concurrency).await?);
+    let operation = match mode {
+        Mode::Login => "login",
+        Mode::Token => "token",
+    };
+    if !args.json {
+        eprintln!(
+            "{} wallets enrolled; warming up with {} operations",
+            context.wallets.len(),
+            args.warmup
+        );
+    }
+    if args.warmup > 0 {
+        let warm = measure(&context, mode, args.warmup as usize, concurrency, None).await?;
+        if warm.errors > 0 {
+            eprintln!(
+                "warm-up: {} errors; first: {}",
+                warm.errors,
+                warm.first_error.unwrap_or_default()
+            );
+        }
+    }
+    let measured = measure(
+        &context,
+        mode,
+        args.count as usize,
+        concurrency,
+        args.server_pid,
+    )
+    .await?;
+    if let Some(error) = &measured.first_error {
+        eprintln!("{} errors; first: {error}", measured.errors);
+    }
+    let completed = measured.latencies.len();
+    let report = json!({
+        "operation": operation,
+        "level": match args.level { Level::L1 => 1, Level::L2 => 2 },
+        "server": server,
+        "concurrency": concurrency,
+        "completed": completed,
+        "errors": measured.errors,
+        "seconds": measured.seconds,
+        "per_second": completed as f64 / measured.seconds.max(1e-9),
+        "latency_ms": {
+            "p50": percentile_ms(&measured.latencies, 0.50),
+            "p90": percentile_ms(&measured.latencies, 0.90),
+            "p99": percentile_ms(&measured.latencies, 0.99),
+        },
+        "server_cpu_ms_per_op": measured.server_cpu_seconds.map(|cpu| cpu * 1000.0 / completed.max(1) as f64),
+        "ops_per_server_cpu_second": measured.server_cpu_seconds.map(|cpu| completed as f64 / cpu.max(1e-9)),
+        "server_rss_mb": args.server_pid.and_then(process_rss_mb),
+    });
+    if args.json {
+        print_json(&report);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}
+
+/// Registers the benchmark's relying party and enrols one wallet per worker (untimed).
+async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<Context, Failure> {
+    let keys = PlatformKeys::load(&args.store.data)?;
+    let (rp, registered) = register(
+        &keys,
+        &Registration {
+            name: "Benchmark client".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            auth_method: CLIENT_SECRET_BASIC.into(),
+            ..Registration::default()
+        },
+        cyberid_platform::now(),
+    )
+    .map_err(Failure::from)?;
+    cyberid_store::open(&args.store.location())
+        .await?
+        .insert_relying_party(&rp)
+        .await?;
+
+    let client = PlatformClient::new(server)?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut rng = rand::rng();
+    let mut wallets = Vec::with_capacity(concurrency);
+    let registry = args.registry.clone();
+    let skip = args.skip;
+    let people: Vec<_> = tokio::task::spawn_blocking(move || {
+        open_registry_file(&registry).map(|reader| {
+            reader
+                .skip(skip)
+                .filter_map(Result::ok)
+                .filter(|r| age_on(r.birth_date, today).unwrap_or(0) >= MIN_SELF_ENROLMENT_AGE)
+                .take(concurrency * 50)
+                .collect()
+        })
+    })
+    .await??;
+    for person in people {
+        if wallets.len() == concurrency {
+            break;
+        }
+        let (device_key, _) = SigningKey::generate().map_err(Failure::from)?;
+        let pin = Pin::parse(PIN).map_err(Failure::from)?;
+        let sample = live_sample(&person.face, &mut rng);
+        let input = EnrolmentInput {
+            id_number: person.id_number.as_str(),
+            name: person.name.as_str(),
+            face_sample: &sample,
+            pin: PIN,
+        };
+        match cyberid_wallet::enrol_device(&client, &input, &pin, &device_key).await {
+            Ok(_) => {
+                let kid = device_key.verifying_key().thumbprint();
+                wallets.push(BenchWallet {
+                    device_key: device_key.with_kid(kid),
+                    pin,
+                });
+            }
+            // People already enrolled (by an earlier run or a population) are passed over.
+            Err(WalletError::Refused { code, .. })
+                if code == "already_enrolled" || code == "identity_mismatch" =>
+            {
+                continue;
+            }
+            Err(e) => return Err(Failure::from(format!("enrolling a benchmark wallet: {e}"))),
+        }
+    }
+    if wallets.len() < concurrency {
+        return Err(Failure::from(
+            "the registry file has too few people who are not enrolled yet",
+        ));
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()
+        .map_err(Failure::from)?;
+    let jwks: Value = http
+        .get(format!("{server}/jwks.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let issuer_keys = jwks["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| serde_json::from_value(k.clone()).ok())
+                .filter_map(|jwk| VerifyingKey::from_jwk(&jwk).ok())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    Ok(Context {
+        server: server.to_owned(),
+        http,
+        client_id: registered.client_id,
+        client_secret: registered.client_secret.unwrap_or_default(),
+        issuer_keys,
+        wallets,
+        level: args.level,
+    })
+}
+
+struct Measured {
+    latencies: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+    seconds: f64,
+    server_cpu_seconds: Option<f64>,
+}
+
+/// Runs `count` operations with `concurrency` workers; worker `w` uses wallet `w`.
+async fn measure(
+    context: &Arc<Context>,
+    mode: Mode,
+    count: usize,
+    concurrency: usize,
+    server_pid: Option<u32>,
+) -> Result<Measured, Failure> {
+    // Token mode: approve every sign-in first, untimed; time only the code exchanges.
+    let codes = match mode {
+        Mode::Login => None,
+        Mode::Token => {
+            let minted = run_workers(
+                context,
+                count,
+                concurrency,
+                |context, worker, _| async move { approved_code(&context, worker).await },
+            )
+            .await;
+            let codes: Vec<Minted> = minted.into_iter().filter_map(|(r, _)| r.ok()).collect();
+            if codes.len() < count {
+                return Err(Failure::from(format!(
+                    "only {} of {count} codes could be minted",
+                    codes.len()
+                )));
+            }
+            Some(Arc::new(codes))
+        }
+    };
+    let cpu_before = server_pid.map(process_cpu_seconds).transpose()?;
+    let started = Instant::now();
+    let results = run_workers(
+        context,
+        count,
+        concurrency,
+        move |context, worker, index| {
+            let codes = codes.clone();
+            async move {
+                match &codes {
+                    None => {
+                        let minted = approved_code(&context, worker).await?;
+                        redeem(&context, &minted).await
+                    }
+                    Some(codes) => redeem(&context, &codes[index]).await,
+                }
+            }
+        },
+    )
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = server_pid.map(process_cpu_seconds).transpose()?;
+    let mut latencies = Vec::with_capacity(count);
+    let (mut errors, mut first_error) = (0, None);
+    for (result, latency) in results {
+        match result {
+            Ok(_) => latencies.push(latency),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    latencies.sort();
+    Ok(Measured {
+        latencies,
+        errors,
+        first_error,
+        seconds,
+        server_cpu_seconds: cpu_before
+            .zip(cpu_after)
+            .map(|(before, after)| after - before),
+    })
+}
+
+/// `count` operations over `concurrency` workers, each timed.
+async fn run_workers<F, Fut, T>(
+    context: &Arc<Context>,
+    count: usize,
+    concurrency: usize,
+    operation: F,
+) -> Vec<(Result<T, String>, Duration)>
+where
+    F: Fn(Arc<Context>, usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, String>> + Send,
+    T: Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let operation = Arc::new(operation);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (context, next, operation) = (
+                Arc::clone(context),
+                Arc::clone(&next),
+                Arc::clone(&operation),
+            );
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= count {
+                        break;
+                    }
+                    let begun = Instant::now();
+                    let result = operation(Arc::clone(&context), worker, index).await;
+                    done.push((result, begun.elapsed()));
+                }
+                done
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(count);
+    for worker in workers {
+        if let Ok(done) = worker.await {
+            all.extend(done);
+        }
+    }
+    all
+}
+
+/// An approved sign-in's code, with what the client needs to redeem and check it.
+struct Minted {
+    code: String,
+    verifier: String,
+    nonce: String,
+}
+
+fn location(response: &reqwest::Response) -> Result<String, String> {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("expected a redirect, got HTTP {}", response.status()))
+}
+
+/// Steps 1–6: authorize, login page, wallet open (+ PIN) and approval, back to the client.
+async fn approved_code(context: &Context, worker: usize) -> Result<Minted, String> {
+    let wallet = &context.wallets[worker % context.wallets.len()];
+    let http = &context.http;
+    let server = &context.server;
+    let verifier = random::token::<32>();
+    let challenge = b64::encode(sha256(verifier.as_bytes()));
+    let (state, nonce) = (random::token::<12>(), random::token::<12>());
+    let acr = match context.level {
+        Level::L1 => "",
+        Level::L2 => "&acr_values=urn%3Acyberid%3Aacr%3Al2",
+    };
+    let authorize = format!(
+        "{server}/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fbench-callback&scope=openid&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256{acr}",
+        context.client_id
+    );
+    let started = http
+        .get(&authorize)
+        .send()
+        .await
+        .map_err(failure("authorize"))?;
+    let login_page = location(&started)?;
+    let cookie = started
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or("no login cookie")?
+        .to_owned();
+    let page = http
+        .get(&login_page)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .map_err(failure("login page"))?;
+    if !page.status().is_success() {
+        return Err(format!("login page: HTTP {}", page.status()));
+    }
+    page.bytes().await.map_err(failure("login page"))?;
+
+    let id = login_page.rsplit('/').next().unwrap_or_default().to_owned();
+    let key = &wallet.device_key;
+    let details: LoginDetails = http
+        .get(format!("{server}/api/v1/logins/{id}"))
+        .send()
+        .await
+        .map_err(failure("open"))?
+        .json()
+        .await
+        .map_err(failure("open"))?;
+    let approval = key
+        .sign_jwt(
+            APPROVAL_TYP,
+            &ApprovalClaims {
+                txn: id.clone(),
+                client_id: details.client_id.clone(),
+                claims: Vec::new(),
+                challenge: details.challenge.clone(),
+                level: details.level.clone(),
+                decision: "approve".into(),
+                iat: cyberid_platform::now(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let pin_key = match context.level {
+        Level::L1 => None,
+        Level::L2 => {
+            let (blinding, blinded_pin) = pin::blind(&wallet.pin).map_err(|e| e.to_string())?;
+            let evaluated: PinResponse = http
+                .post(format!("{server}/api/v1/logins/{id}/pin"))
+                .json(&json!({ "approval": approval, "blinded_pin": blinded_pin }))
+                .send()
+                .await
+                .map_err(failure("pin"))?
+                .json()
+                .await
+                .map_err(failure("pin"))?;
+            Some(
+                blinding
+                    .finish(&wallet.pin, &evaluated.evaluated_pin)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let mut body = json!({ "approval": approval });
+    if let Some(pin_key) = pin_key {
+        body["pin_proof"] = json!(pin_key.sign(approval.as_bytes()));
+    }
+    let decided: Value = http
+        .post(format!("{server}/api/v1/logins/{id}/decision"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(failure("decision"))?
+        .json()
+        .await
+        .map_err(failure("decision"))?;
+    if decided["status"] != "approved" {
+        return Err(format!("decision: {decided}"));
+    }
+    let back = http
+        .get(&login_page)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .map_err(failure("return"))?;
+    let redirect = location(&back)?;
+    let query = redirect.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let params: std::collections::HashMap<String, String> = form_urlencoded_pairs(query);
+    if params.get("state") != Some(&state)
+        || params.get("iss").map(String::as_str) != Some(server.as_str())
+    {
+        return Err("state or iss does not match".into());
+    }
+    let code = params.get("code").cloned().ok_or("no code")?;
+    Ok(Minted {
+        code,
+        verifier,
+        nonce,
+    })
+}
+
+fn form_urlencoded_pairs(query: &str) -> std::collections::HashMap<String, String> {
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .map(|url| url.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// Steps 7–9: code exchange with client authentication, ID-token verification, userinfo.
+async fn redeem(context: &Context, minted: &Minted) -> Result<(), String> {
+    let http = &context.http;
+    let tokens: Value = http
+        .post(format!("{}/token", context.server))
+        .basic_auth(&context.client_id, Some(&context.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", minted.code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", minted.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(failure("token"))?
+        .json()
+        .await
+        .map_err(failure("token"))?;
+    let id_token = tokens["id_token"]
+        .as_str()
+        .ok_or_else(|| format!("token: {tokens}"))?;
+    let jws = UnverifiedJws::parse(id_token).map_err(|e| e.to_string())?;
+    let key = context
+        .issuer_keys
+        .iter()
+        .find(|k| k.jwk().kid == jws.header.kid)
+        .ok_or("ID token signed by an unknown key")?;
+    let claims: Value = jws
+        .verify(key, "JWT")
+        .map_err(|e| format!("ID token: {e}"))?;
+    let now = cyberid_platform::now();
+    if claims["iss"] != context.server.as_str()
+        || claims["aud"] != context.client_id.as_str()
+        || claims["nonce"] != minted.nonce.as_str()
+        || claims["exp"].as_i64().unwrap_or(0) <= now
+    {
+        return Err("ID token claims do not check".into());
+    }
+    if let Some(access_token) = tokens["access_token"].as_str() {
+        let info: Value = http
+            .get(format!("{}/userinfo", context.server))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(failure("userinfo"))?
+            .json()
+            .await
+            .map_err(failure("userinfo"))?;
+        if info["sub"] != claims["sub"] {
+            return Err("userinfo sub differs from the ID token".into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! Platform settings, passed explicitly (no globals).
+
+use std::path::PathBuf;
+
+use cyberid_store::StoreLocation;
+
+#[derive(Clone, Debug)]
+pub struct PlatformConfig {
+    /// Holds the platform keys and, with the embedded store, the database.
+    pub data_dir: PathBuf,
+    pub store: StoreLocation,
+    /// The public base URL (`iss` of credentials and tokens). `None`: derived from the
+    /// listening address.
+    pub issuer: Option<String>,
+    /// Lifetime of a network credential.
+    pub credential_lifetime_days: i64,
+    /// How long an enrolment ticket (and its PIN evaluation) stays valid.
+    pub enrolment_ticket_seconds: i64,
+    /// How long verifiers may cache a status list.
+    pub status_list_ttl_seconds: u64,
+    /// How long a sign-in may wait for the wallet's decision.
+    pub login_lifetime_seconds: i64,
+    /// How long ended sign-ins are kept (then purged, SPEC §5).
+    pub login_retention_seconds: i64,
+    /// Face-match threshold (cosine similarity); see `cyberid_registry::face`.
+    pub face_threshold: f32,
+}
+
+impl PlatformConfig {
+    pub fn new(data_dir: PathBuf, store: StoreLocation) -> Self {
+        Self {
+            data_dir,
+            store,
+            issuer: None,
+            credential_lifetime_days: 365,
+            enrolment_ticket_seconds: 600,
+            status_list_ttl_seconds: 300,
+            login_lifetime_seconds: 300,
+            login_retention_seconds: 86_400,
+            face_threshold: cyberid_registry::face::DEFAULT_THRESHOLD,
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! A JSON body extractor whose refusals are [`ApiError`]s, so malformed JSON, missing
+//! fields, a wrong content type and oversized bodies all answer in the platform's format.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(describe(rejection)),
+        }
+    }
+}
+
+fn describe(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let description = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "the request body must be JSON with Content-Type: application/json".to_owned()
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            format!("the body is not valid JSON: {}", rejection.body_text())
+        }
+        JsonRejection::JsonDataError(_) => format!(
+            "a field is missing or has the wrong type: {}",
+            rejection.body_text()
+        ),
+        JsonRejection::BytesRejection(_) if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            format!(
+                "the request body is larger than {} bytes",
+                crate::server::MAX_BODY_BYTES
+            )
+        }
+        _ => rejection.body_text(),
+    };
+    ApiError::new(status, "invalid_request", description)
+}

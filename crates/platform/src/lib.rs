@@ -1,0 +1,33 @@
+//! The cyberid platform server.
+//!
+//! [`Platform`] holds what every request needs (store, registry, face matcher, keys,
+//! settings); [`router`] maps HTTP routes to handlers; [`serve`] runs it with graceful
+//! shutdown. Handlers are thin: each endpoint is a short, ordered list of named steps, and
+//! every refusal is an [`error::ApiError`] with an OAuth-style error code.
+//!
+//! Nodes are stateless: all state lives in the store, so any number of nodes can serve
+//! one PostgreSQL database, given the same platform keys.
+
+pub mod config;
+pub mod credential;
+pub mod enrolment;
+pub mod error;
+mod extract;
+pub mod keys;
+pub mod login;
+pub mod metadata;
+pub mod oidc;
+mod pages;
+mod qr;
+pub mod registry;
+pub mod rp;
+pub mod server;
+pub mod status;
+
+pub use config::PlatformConfig;
+pub use server::{Platform, router, serve};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,675 @@
+//! The sign-in between `/authorize` and the code: the login page the browser shows, its
+//! status for polling, and the wallet's API to open, prove and decide a sign-in.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cyberid_crypto::jose::{EcPublicJwk, UnverifiedJws, VerifyingKey};
+use cyberid_crypto::{b64, constant_time_eq, pin, sha256};
+use cyberid_domain::{AssuranceLevel, Claim};
+use cyberid_protocol::{
+    APPROVAL_TYP, ApprovalClaims, ConsentEntry, ConsentList, DecisionRequest, DecisionResponse,
+    LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse, ProofRequest, RequestedClaim,
+    WALLET_LINK_PREFIX, WALLET_PROOF_TYP, WalletProofClaims,
+};
+use cyberid_store::{AccountRecord, Factor, LoginOutcome, LoginRecord, LoginStatus};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::oidc::authorize::{
+    LOGIN_COOKIE, authorization_code, redirect_error, redirect_to_client,
+};
+use crate::oidc::request::AuthorizationRequest;
+use crate::pages::{error_page, render};
+use crate::server::Platform;
+
+/// Wrong PINs (and failed face matches) before the factor locks, counted across nodes.
+pub const ATTEMPT_LIMIT: u32 = 5;
+/// How far a wallet proof's `iat` may be from the platform's clock.
+const PROOF_MAX_SKEW_SECONDS: u64 = 300;
+
+fn level_text(level: AssuranceLevel) -> &'static str {
+    match level {
+        AssuranceLevel::L1 => "L1 — your phone",
+        AssuranceLevel::L2 => "L2 — your phone and your PIN",
+        AssuranceLevel::L3 => "L3 — your phone, your PIN and your face",
+    }
+}
+
+/// Two digits shown on the page and in the wallet, derived from the sign-in.
+pub fn number_match(platform: &Platform, id: &str) -> String {
+    let tag = platform.keys.mac.digest("number-match", id.as_bytes());
+    format!("{:02}", u16::from_be_bytes([tag[0], tag[1]]) % 100)
+}
+
+fn challenge(platform: &Platform, id: &str) -> String {
+    b64::encode(&platform.keys.mac.digest("wallet-challenge", id.as_bytes())[..16])
+}
+
+fn request_of(login: &LoginRecord) -> Result<AuthorizationRequest, ApiError> {
+    serde_json::from_str(&login.request).map_err(|e| ApiError::internal("stored request", e))
+}
+
+fn describe(claims: &[String]) -> Vec<RequestedClaim> {
+    claims
+        .iter()
+        .filter_map(|name| Claim::parse(name))
+        .map(|claim| RequestedClaim {
+            name: claim.as_str().to_owned(),
+            description: claim.description().to_owned(),
+            raw_identity: claim.requires_legal_basis(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    rp_name: &'a str,
+    claims: Vec<RequestedClaim>,
+    legal_basis: Option<&'a str>,
+    level_text: &'a str,
+    qr_svg: String,
+    wallet_link: String,
+    number_match: String,
+    minutes: i64,
+    page_url: String,
+    status_url: String,
+    script_url: String,
+}
+
+/// `GET /login/{id}`: the login page while the wallet decides; afterwards the redirect to
+/// the client (with the code only in the browser that started the sign-in).
+pub async fn page(
+    State(platform): State<Platform>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match page_inner(&platform, &id, &headers).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn page_inner(
+    platform: &Platform,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let unknown = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Unknown sign-in",
+            "This sign-in does not exist. Please start again at the service.",
+        )
+    };
+    let Some(login) = platform.store.login(id).await? else {
+        return Ok(unknown());
+    };
+    let request = request_of(&login)?;
+    let state = request.state.as_deref();
+    let now = crate::now();
+    let pending = login.status == LoginStatus::Pending && login.expires_at > now;
+    // Every answer that goes back to the client (code or error, with its state) is for the
+    // browser that started the sign-in only.
+    if !pending && login.status != LoginStatus::Pushed && !same_browser(headers, &login) {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "Open this in your own browser",
+            "This sign-in belongs to the browser in which it was started. Continue there.",
+        ));
+    }
+    Ok(match login.status {
+        LoginStatus::Pushed => unknown(),
+        LoginStatus::Pending if login.expires_at <= now => {
+            let expired = ApiError::bad_request(
+                "access_denied",
+                "the sign-in request expired before it was approved",
+            );
+            redirect_error(platform, &request.redirect_uri, state, &expired)
+        }
+        LoginStatus::Pending => login_page(platform, &login, &request).await?,
+        LoginStatus::Approved => {
+            let code = authorization_code(platform, &login.id);
+            redirect_to_client(platform, &request.redirect_uri, state, &[("code", &code)])
+        }
+        LoginStatus::Declined | LoginStatus::Failed => {
+            let code = match login.error.as_deref() {
+                Some("unmet_authentication_requirements") => "unmet_authentication_requirements",
+                _ => "access_denied",
+            };
+            let description = if login.status == LoginStatus::Declined {
+                "the holder declined the sign-in"
+            } else {
+                "the holder's wallet could not reach the requested level"
+            };
+            redirect_error(
+                platform,
+                &request.redirect_uri,
+                state,
+                &ApiError::bad_request(code, description),
+            )
+        }
+    })
+}
+
+fn same_browser(headers: &HeaderMap, login: &LoginRecord) -> bool {
+    let Some(expected) = login.browser_digest.as_deref() else {
+        return false;
+    };
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == LOGIN_COOKIE)
+        .any(|(_, value)| constant_time_eq(&sha256(value.as_bytes()), expected))
+}
+
+async fn login_page(
+    platform: &Platform,
+    login: &LoginRecord,
+    request: &AuthorizationRequest,
+) -> Result<Response, ApiError> {
+    let rp = platform
+        .store
+        .relying_party(&login.client_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("login page", "client vanished"))?;
+    let page_url = format!("{}{LOGIN_PAGE_PREFIX}{}", platform.issuer, login.id);
+    let wallet_link = format!(
+        "{WALLET_LINK_PREFIX}{}",
+        form_urlencoded::byte_serialize(page_url.as_bytes()).collect::<String>()
+    );
+    let qr_svg = crate::qr::svg(wallet_link.as_bytes())
+        .ok_or_else(|| ApiError::internal("QR code", "the wallet link is too long"))?;
+    let page = LoginPage {
+        rp_name: &rp.name,
+        claims: describe(&request.claims),
+        legal_basis: rp.legal_basis.as_deref(),
+        level_text: level_text(request.level),
+        qr_svg,
+        wallet_link,
+        number_match: number_match(platform, &login.id),
+        minutes: ((login.expires_at - crate::now()).max(0) + 59) / 60,
+        status_url: format!("{page_url}/status"),
+        script_url: format!("{}/static/login.js", platform.issuer_path),
+        page_url,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `GET /login/{id}/status`: `pending` until the wallet decides or the sign-in expires.
+pub async fn status(
+    State(platform): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let login = platform
+        .store
+        .login(&id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
+    let pending = login.status == LoginStatus::Pending && login.expires_at > crate::now();
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "status": if pending { "pending" } else { "done" } })),
+    )
+        .into_response())
+}
+
+/// The account and device behind a wallet proof (`typ` [`WALLET_PROOF_TYP`], `kid` = the
+/// device key's thumbprint), for `action` on `target`.
+async fn authenticate_wallet(
+    platform: &Platform,
+    proof: &str,
+    action: &str,
+    target: &str,
+) -> Result<AccountRecord, ApiError> {
+    let jws = UnverifiedJws::parse(proof)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("proof: {e}")))?;
+    let (account, key) = device_account(platform, jws.header.kid.as_deref()).await?;
+    let claims: WalletProofClaims = jws
+        .verify(&key, WALLET_PROOF_TYP)
+        .map_err(|e| unauthorized(&format!("the device proof does not verify: {e}")))?;
+    if claims.action != action || claims.target != target {
+        return Err(unauthorized("the device proof is for another request"));
+    }
+    check_fresh(claims.iat)?;
+    Ok(account)
+}
+
+fn unauthorized(description: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_device", description)
+}
+
+fn check_fresh(iat: i64) -> Result<(), ApiError> {
+    if iat.abs_diff(crate::now()) > PROOF_MAX_SKEW_SECONDS {
+        return Err(unauthorized(
+            "the proof's time is too far from the platform's clock; check the device clock",
+        ));
+    }
+    Ok(())
+}
+
+async fn device_account(
+    platform: &Platform,
+    kid: Option<&str>,
+) -> Result<(AccountRecord, VerifyingKey), ApiError> {
+    let kid = kid.ok_or_else(|| unauthorized("the proof names no device key (kid)"))?;
+    let (account, device) = platform
+        .store
+        .account_by_device(kid)
+        .await?
+        .ok_or_else(|| unauthorized("this device is not bound to any account"))?;
+    let jwk: EcPublicJwk = serde_json::from_str(&device.public_jwk)
+        .map_err(|e| ApiError::internal("stored device key", e))?;
+    let key =
+        VerifyingKey::from_jwk(&jwk).map_err(|e| ApiError::internal("stored device key", e))?;
+    if account.status != "active" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_inactive",
+            "this Cyberspace ID is suspended or deregistered",
+        ));
+    }
+    Ok((account, key))
+}
+
+/// A pending, unexpired sign-in.
+async fn open_login(
+    platform: &Platform,
+    id: &str,
+) -> Result<(LoginRecord, AuthorizationRequest), ApiError> {
+    let login = platform
+        .store
+        .login(id)
+        .await?
+        .filter(|login| login.status == LoginStatus::Pending && login.expires_at > crate::now())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::GONE,
+                "login_closed",
+                "this sign-in has already ended or expired; start again at the service",
+            )
+        })?;
+    let request = request_of(&login)?;
+    Ok((login, request))
+}
+
+/// `GET /api/v1/logins/{id}`: what the wallet shows before the holder decides. It is what
+/// the login page shows, so it needs no more than the sign-in's link; the wallet asks for
+/// its remembered consents separately, and only when the service wants more than the
+/// defaults (a device signature here would cost every sign-in one more verification).
+pub async fn details(
+    State(platform): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Json<LoginDetails>, ApiError> {
+    let (login, request) = open_login(&platform, &id).await?;
+    let rp = platform
+        .store
+        .relying_party(&login.client_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("open", "client vanished"))?;
+    Ok(Json(LoginDetails {
+        transaction_id: login.id.clone(),
+        client_id: login.client_id.clone(),
+        rp_name: rp.name,
+        legal_basis: rp.legal_basis,
+        claims: describe(&request.claims),
+        level: request.level.as_str().to_owned(),
+        number_match: number_match(&platform, &login.id),
+        challenge: challenge(&platform, &login.id),
+        expires_at: login.expires_at,
+        force_consent: request.force_consent,
+    }))
+}
+
+/// `POST /api/v1/logins/{id}/pin`: one OPRF evaluation of the blinded PIN, counted as an
+/// attempt until a PIN proof succeeds.
+pub async fn pin_evaluation(
+    State(platform): State<Platform>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PinRequest>,
+) -> Result<Json<PinResponse>, ApiError> {
+    let (login, _) = open_login(&platform, &id).await?;
+    let (account, approval) = verify_approval(&platform, &login, &body.approval).await?;
+    if approval.decision != "approve"
+        || AssuranceLevel::parse(&approval.level).is_none_or(|l| l < AssuranceLevel::L2)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "a PIN is evaluated only for an approval at L2 or above",
+        ));
+    }
+    // Evaluating is pure: do it first, so a malformed request is refused before anything is
+    // counted; the evaluation leaves only after the attempt is counted.
+    let evaluated_pin = platform
+        .keys
+        .pin_oprf
+        .evaluate(&account.pin_key_id, &body.blinded_pin)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("blinded_pin: {e}")))?;
+    let Some(count) = platform
+        .store
+        .count_pin_evaluation(
+            account.account_id,
+            &id,
+            ATTEMPT_LIMIT,
+            &sha256(body.approval.as_bytes()),
+        )
+        .await?
+    else {
+        // The level cannot be reached any more: end the sign-in with the standard error.
+        fail_unreachable(&platform, &id).await?;
+        return Err(pin_locked());
+    };
+    Ok(Json(PinResponse {
+        evaluated_pin,
+        attempts_left: ATTEMPT_LIMIT.saturating_sub(count),
+    }))
+}
+
+async fn fail_unreachable(platform: &Platform, id: &str) -> Result<(), ApiError> {
+    let outcome = LoginOutcome::Refused {
+        status: LoginStatus::Failed,
+        error: "unmet_authentication_requirements".into(),
+    };
+    platform
+        .store
+        .finish_login(id, &outcome, crate::now())
+        .await?;
+    Ok(())
+}
+
+fn pin_locked() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "pin_locked",
+        "too many wrong PINs: the PIN is locked; sign in at L3 or re-bind the device to set a new one",
+    )
+}
+
+/// `POST /api/v1/logins/{id}/decision`: approve (proving the level), decline, or report
+/// that the wallet cannot reach the level.
+pub async fn decision(
+    State(platform): State<Platform>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DecisionRequest>,
+) -> Result<Json<DecisionResponse>, ApiError> {
+    let (login, request) = open_login(&platform, &id).await?;
+    let (account, approval) = verify_approval(&platform, &login, &body.approval).await?;
+    let now = crate::now();
+    let outcome = match approval.decision.as_str() {
+        "decline" => LoginOutcome::Refused {
+            status: LoginStatus::Declined,
+            error: "access_denied".into(),
+        },
+        "unable" => LoginOutcome::Refused {
+            status: LoginStatus::Failed,
+            error: "unmet_authentication_requirements".into(),
+        },
+        "approve" => approve(&platform, &login, &request, &account, &approval, &body, now).await?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "decision must be approve, decline or unable",
+            ));
+        }
+    };
+    if !platform.store.finish_login(&id, &outcome, now).await? {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "login_closed",
+            "this sign-in has already ended or expired",
+        ));
+    }
+    let status = match &outcome {
+        LoginOutcome::Approved { claims, .. } => {
+            remember_consent(&platform, account.account_id, &login.client_id, claims, now).await?;
+            "approved"
+        }
+        LoginOutcome::Refused { status, .. } => status.as_str(),
+    };
+    tracing::info!(account = account.account_id, status, "sign-in decided");
+    Ok(Json(DecisionResponse {
+        status: status.to_owned(),
+    }))
+}
+
+/// The account behind an approval and its claims, checked: signed by an active device key,
+/// for this very sign-in (id, client, challenge), fresh. An approval whose signature was
+/// already checked at this sign-in's PIN evaluation (same bytes, by digest) is not checked
+/// twice.
+async fn verify_approval(
+    platform: &Platform,
+    login: &LoginRecord,
+    approval: &str,
+) -> Result<(AccountRecord, ApprovalClaims), ApiError> {
+    let jws = UnverifiedJws::parse(approval)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?;
+    let (account, key) = device_account(platform, jws.header.kid.as_deref()).await?;
+    let checked_before = login
+        .approval_digest
+        .as_deref()
+        .is_some_and(|digest| constant_time_eq(digest, &sha256(approval.as_bytes())));
+    let claims: ApprovalClaims = if checked_before {
+        jws.payload_unverified()
+            .map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?
+    } else {
+        jws.verify(&key, APPROVAL_TYP)
+            .map_err(|e| unauthorized(&format!("the approval signature does not verify: {e}")))?
+    };
+    if claims.txn != login.id
+        || claims.client_id != login.client_id
+        || claims.challenge != challenge(platform, &login.id)
+    {
+        return Err(unauthorized("the approval is for another sign-in"));
+    }
+    check_fresh(claims.iat)?;
+    Ok((account, claims))
+}
+
+/// Checks the proofs of an approval at its level. A level below the one requested is
+/// refused, never accepted as a downgrade.
+async fn approve(
+    platform: &Platform,
+    login: &LoginRecord,
+    request: &AuthorizationRequest,
+    account: &AccountRecord,
+    approval: &ApprovalClaims,
+    body: &DecisionRequest,
+    now: i64,
+) -> Result<LoginOutcome, ApiError> {
+    let level = AssuranceLevel::parse(&approval.level)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "level must be L1, L2 or L3"))?;
+    if level < request.level {
+        return Err(ApiError::bad_request(
+            "level_too_low",
+            format!(
+                "this sign-in requires {}; approve at that level, or report that the wallet cannot reach it",
+                request.level.as_str()
+            ),
+        ));
+    }
+    if let Some(extra) = approval.claims.iter().find(|c| !request.claims.contains(c)) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{extra} was not requested"),
+        ));
+    }
+    if level >= AssuranceLevel::L2 {
+        let proof = body.pin_proof.as_deref().ok_or_else(|| {
+            ApiError::bad_request("invalid_request", "an L2 approval needs the PIN proof")
+        })?;
+        // The proof must come from an evaluation counted for this sign-in (refused once the
+        // PIN is locked), so a PIN key kept from an earlier sign-in cannot skip the count.
+        if !login.pin_evaluated {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "evaluate the PIN for this sign-in first (POST …/pin)",
+            ));
+        }
+        if pin::verify_proof(&account.pin_verifier, body.approval.as_bytes(), proof).is_err() {
+            let left = ATTEMPT_LIMIT.saturating_sub(account.pin_failures);
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_pin",
+                format!("wrong PIN; {left} attempts left before the PIN locks"),
+            ));
+        }
+    }
+    if level >= AssuranceLevel::L3 {
+        // The PIN was right even if the face fails next: its count restarts now.
+        platform
+            .store
+            .reset_attempts(account.account_id, Factor::Pin)
+            .await?;
+        check_face(platform, account, body.face_sample.as_deref()).await?;
+    }
+    // The proved factors' failure counts restart from zero with the approval, in the same
+    // write as the approval.
+    let reset = match level {
+        AssuranceLevel::L1 => Vec::new(),
+        AssuranceLevel::L2 => vec![Factor::Pin],
+        AssuranceLevel::L3 => vec![Factor::Face],
+    };
+    Ok(LoginOutcome::Approved {
+        account_id: account.account_id,
+        level: level.as_str().to_owned(),
+        claims: approval.claims.clone(),
+        auth_time: now,
+        reset,
+    })
+}
+
+/// L3: the live sample against the registry template, failures counted across nodes.
+async fn check_face(
+    platform: &Platform,
+    account: &AccountRecord,
+    sample: Option<&str>,
+) -> Result<(), ApiError> {
+    let sample = sample.ok_or_else(|| {
+        ApiError::bad_request("invalid_request", "an L3 approval needs a face sample")
+    })?;
+    let sample = cyberid_registry::face::sample_from_base64(sample)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("face_sample: {e}")))?;
+    // Reserve an attempt before matching, so parallel tries cannot exceed the limit; the
+    // approval gives it back.
+    let Some(count) = platform
+        .store
+        .count_attempt(account.account_id, Factor::Face, ATTEMPT_LIMIT)
+        .await?
+    else {
+        return Err(face_locked());
+    };
+    let attributes = crate::credential::holder_attributes(&platform.keys, account)?;
+    let id = cyberid_domain::CitizenIdNumber::parse(&attributes.id_number)
+        .map_err(|e| ApiError::internal("id number", e))?;
+    let record = platform
+        .registry
+        .find(&id)
+        .await
+        .map_err(|e| ApiError::internal("registry lookup", e))?
+        .ok_or_else(|| ApiError::internal("registry lookup", "holder missing from the registry"))?;
+    if !platform.face_matcher.matches(&record.face, &sample) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "face_mismatch",
+            format!(
+                "the face sample does not match; {} attempts left",
+                ATTEMPT_LIMIT.saturating_sub(count)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn face_locked() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "face_locked",
+        "too many failed face matches: face sign-in is locked for this account",
+    )
+}
+
+/// Consent is remembered per service as the union of what the holder agreed to.
+async fn remember_consent(
+    platform: &Platform,
+    account_id: i64,
+    client_id: &str,
+    claims: &[String],
+    now: i64,
+) -> Result<(), ApiError> {
+    let existing = platform.store.consent(account_id, client_id).await?;
+    let known = existing.is_some();
+    let mut remembered = existing.map(|c| c.claims).unwrap_or_default();
+    let before = remembered.len();
+    for claim in claims {
+        if !remembered.contains(claim) {
+            remembered.push(claim.clone());
+        }
+    }
+    // Written when the service is new to the holder or the set grew, not at every sign-in.
+    if remembered.len() != before || !known {
+        platform
+            .store
+            .grant_consent(account_id, client_id, &remembered, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/wallet/consents`: the holder's remembered consents.
+pub async fn consents(
+    State(platform): State<Platform>,
+    JsonBody(body): JsonBody<ProofRequest>,
+) -> Result<Json<ConsentList>, ApiError> {
+    let account = authenticate_wallet(&platform, &body.proof, "list-consents", "").await?;
+    let mut consents = Vec::new();
+    for consent in platform.store.consents(account.account_id).await? {
+        let rp_name = platform
+            .store
+            .relying_party(&consent.client_id)
+            .await?
+            .map(|rp| rp.name)
+            .unwrap_or_else(|| consent.client_id.clone());
+        consents.push(ConsentEntry {
+            client_id: consent.client_id,
+            rp_name,
+            claims: consent.claims,
+            granted_at: consent.granted_at,
+        });
+    }
+    Ok(Json(ConsentList { consents }))
+}
+
+/// `POST /api/v1/wallet/consents/revoke`: forget the consent for one service (the proof's
+/// target); the next sign-in asks again.
+pub async fn revoke_consent(
+    State(platform): State<Platform>,
+    JsonBody(body): JsonBody<ProofRequest>,
+) -> Result<Response, ApiError> {
+    let jws = UnverifiedJws::parse(&body.proof)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("proof: {e}")))?;
+    let target: WalletProofClaims = jws
+        .payload_unverified()
+        .map_err(|_| ApiError::bad_request("invalid_request", "proof: no claims"))?;
+    let account =
+        authenticate_wallet(&platform, &body.proof, "revoke-consent", &target.target).await?;
+    let revoked = platform
+        .store
+        .revoke_consent(account.account_id, &target.target)
+        .await?;
+
+    if !revoked {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no consent is remembered for this service",
+        ));
+    }
+    Ok(Json(json!({ "revoked": target.target })).into_response())
+}

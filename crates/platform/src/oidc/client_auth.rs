@@ -1,0 +1,179 @@
+//! Client authentication at the token and PAR endpoints: `client_secret_basic` and
+//! `private_key_jwt` (ES256), whichever the client was registered with.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use cyberid_crypto::constant_time_eq;
+use cyberid_crypto::jose::UnverifiedJws;
+use cyberid_store::RelyingParty;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::request::Params;
+use crate::error::ApiError;
+use crate::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, client_keys, client_secret_digest};
+use crate::server::Platform;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Client assertions must be short-lived.
+const MAX_ASSERTION_LIFETIME: i64 = 600;
+
+fn invalid_client(description: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+}
+
+/// The authenticated, active client.
+/// `endpoint_url` is where the request arrived; client assertions may name it, the token
+/// endpoint or the issuer as audience (RFC 7523, RFC 9126 §2).
+pub async fn authenticate(
+    platform: &Platform,
+    headers: &HeaderMap,
+    params: &Params,
+    endpoint_url: &str,
+) -> Result<RelyingParty, ApiError> {
+    // The scheme name is case-insensitive (RFC 7235 §2.1).
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, credentials)| credentials);
+    let (rp, method) = match (basic, params.get("client_assertion")) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_client(
+                "use exactly one client authentication method",
+            ));
+        }
+        (Some(credentials), None) => (
+            basic_auth(platform, credentials).await?,
+            CLIENT_SECRET_BASIC,
+        ),
+        (None, Some(assertion)) => {
+            if params.get("client_assertion_type") != Some(JWT_BEARER) {
+                return Err(invalid_client("client_assertion_type must be jwt-bearer"));
+            }
+            (
+                assertion_auth(platform, assertion, endpoint_url).await?,
+                PRIVATE_KEY_JWT,
+            )
+        }
+        (None, None) => {
+            return Err(invalid_client("client authentication is required")
+                .with_challenge("Basic realm=\"cyberid\""));
+        }
+    };
+    if rp.auth_method != method {
+        return Err(invalid_client(
+            "this client is registered for another authentication method",
+        ));
+    }
+    if params.get("client_id").is_some_and(|id| id != rp.client_id) {
+        return Err(invalid_client(
+            "client_id does not match the authenticated client",
+        ));
+    }
+    if rp.suspended {
+        return Err(invalid_client("this client is suspended"));
+    }
+    Ok(rp)
+}
+
+/// The client, or `invalid_client`; a store fault stays a server error.
+async fn load(platform: &Platform, client_id: &str) -> Result<Option<RelyingParty>, ApiError> {
+    Ok(platform.store.relying_party(client_id).await?)
+}
+
+/// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`.
+async fn basic_auth(platform: &Platform, credentials: &str) -> Result<RelyingParty, ApiError> {
+    let failed =
+        || invalid_client("client authentication failed").with_challenge("Basic realm=\"cyberid\"");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim())
+        .map_err(|_| failed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| failed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(failed)?;
+    let decode = |part: &str| {
+        form_urlencoded::parse(format!("x={part}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    let (id, secret) = (
+        decode(id).ok_or_else(failed)?,
+        decode(secret).ok_or_else(failed)?,
+    );
+    let rp = load(platform, &id).await?.ok_or_else(failed)?;
+    let stored = rp.secret_digest.as_deref().ok_or_else(failed)?;
+    if !constant_time_eq(&client_secret_digest(&platform.keys, &secret), stored) {
+        return Err(failed());
+    }
+    Ok(rp)
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    aud: Value,
+    exp: i64,
+    jti: Option<String>,
+}
+
+/// RFC 7523 client assertion, signed with a key from the client's registered JWKS.
+async fn assertion_auth(
+    platform: &Platform,
+    assertion: &str,
+    endpoint_url: &str,
+) -> Result<RelyingParty, ApiError> {
+    let failed = |why: &str| invalid_client(&format!("client assertion rejected: {why}"));
+    let jws = UnverifiedJws::parse(assertion).map_err(|_| failed("not a compact JWS"))?;
+    let unverified: AssertionClaims = jws
+        .payload_unverified()
+        .map_err(|_| failed("missing iss, sub, aud or exp"))?;
+    let rp = load(platform, &unverified.iss)
+        .await?
+        .ok_or_else(|| invalid_client("unknown client"))?;
+    let jwks = rp
+        .jwks
+        .as_deref()
+        .ok_or_else(|| failed("the client has no registered keys"))?;
+    let keys =
+        client_keys(jwks).map_err(|_| failed("the client's registered keys are unusable"))?;
+    let kid = jws.header.kid.as_deref();
+    let claims: AssertionClaims = keys
+        .iter()
+        .filter(|key| kid.is_none() || key.jwk().kid.as_deref() == kid)
+        .find_map(|key| jws.verify_untyped(key).ok())
+        .ok_or_else(|| failed("the signature does not verify with the client's keys"))?;
+    if claims.iss != rp.client_id || claims.sub != rp.client_id {
+        return Err(failed("iss and sub must be the client_id"));
+    }
+    let audiences: Vec<&str> = match &claims.aud {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let token_endpoint = format!("{}/token", platform.issuer);
+    if !audiences
+        .iter()
+        .any(|aud| *aud == endpoint_url || *aud == token_endpoint || *aud == platform.issuer)
+    {
+        return Err(failed("aud must be the issuer or the token endpoint"));
+    }
+    let now = crate::now();
+    if claims.exp <= now || claims.exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(failed("expired, or valid for more than ten minutes"));
+    }
+    // Single use (OIDC Core §9): the jti is remembered until the assertion expires.
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| failed("jti is required"))?;
+    if !platform
+        .store
+        .use_client_assertion(&rp.client_id, &jti, claims.exp)
+        .await?
+    {
+        return Err(failed("this assertion was already used"));
+    }
+    Ok(rp)
+}

@@ -1,0 +1,212 @@
+//! The platform state, the routes, and the server loop.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use cyberid_registry::Registry;
+use cyberid_registry::face::{CosineFaceMatcher, FaceMatcher};
+use cyberid_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::PlatformConfig;
+use crate::error::ApiError;
+use crate::keys::PlatformKeys;
+use crate::registry::StoreRegistry;
+use crate::{enrolment, login, metadata, oidc, pages, status};
+
+/// Bodies of the platform's own API are small JSON documents.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct Platform(Arc<PlatformParts>);
+
+pub struct PlatformParts {
+    pub config: PlatformConfig,
+    /// Public base URL: `iss` of everything the platform signs.
+    pub issuer: String,
+    /// The issuer's path (empty at the root), for cookie paths and page links when the
+    /// platform is served under a prefix.
+    pub issuer_path: String,
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<dyn Registry>,
+    pub face_matcher: Arc<dyn FaceMatcher>,
+    pub keys: PlatformKeys,
+}
+
+impl Deref for Platform {
+    type Target = PlatformParts;
+    fn deref(&self) -> &PlatformParts {
+        &self.0
+    }
+}
+
+impl Platform {
+    /// Opens the store, loads (or creates) the keys and checks that the store was set up
+    /// with the same keys. The registry is the store's embedded copy and faces are matched
+    /// by the simulated matcher; [`Platform::from_parts`] takes other implementations.
+    pub async fn open(config: PlatformConfig, issuer: String) -> anyhow::Result<Self> {
+        let store = cyberid_store::open(&config.store).await?;
+        let keys = PlatformKeys::load_or_create(&config.data_dir)?;
+        let recorded = store.claim_key_fingerprint(&keys.fingerprint).await?;
+        if recorded != keys.fingerprint {
+            anyhow::bail!(
+                "the store was set up with other platform keys (fingerprint {recorded}; this node's keys in {} have {}): \
+                 every node of a platform must use the same keys/{}",
+                config.data_dir.display(),
+                keys.fingerprint,
+                crate::keys::KEYS_FILE,
+            );
+        }
+        let registry = Arc::new(StoreRegistry(Arc::clone(&store)));
+        let face_matcher = Arc::new(CosineFaceMatcher::new(config.face_threshold));
+        Ok(Self::from_parts(
+            config,
+            issuer,
+            store,
+            keys,
+            registry,
+            face_matcher,
+        ))
+    }
+
+    pub fn from_parts(
+        config: PlatformConfig,
+        issuer: String,
+        store: Arc<dyn Store>,
+        keys: PlatformKeys,
+        registry: Arc<dyn Registry>,
+        face_matcher: Arc<dyn FaceMatcher>,
+    ) -> Self {
+        Self(Arc::new(PlatformParts {
+            registry,
+            face_matcher,
+            config,
+            issuer_path: url::Url::parse(&issuer)
+                .map(|u| u.path().trim_end_matches('/').to_owned())
+                .unwrap_or_default(),
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            store,
+            keys,
+        }))
+    }
+}
+
+pub fn router(platform: Platform) -> Router {
+    Router::new()
+        .route("/healthz", get(metadata::healthz))
+        .route("/readyz", get(metadata::readyz))
+        .route("/jwks.json", get(metadata::jwks))
+        .route("/.well-known/jwt-vc-issuer", get(metadata::jwt_vc_issuer))
+        .route("/status/{list}", get(status::status_list))
+        .route(
+            cyberid_protocol::ENROLMENT_START_PATH,
+            post(enrolment::start),
+        )
+        .route(cyberid_protocol::ENROLMENT_PATH, post(enrolment::enrol))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::discovery::openid_configuration),
+        )
+        .route(
+            "/authorize",
+            get(oidc::authorize::authorize_get).post(oidc::authorize::authorize_post),
+        )
+        .route("/par", post(oidc::authorize::par))
+        .route("/token", post(oidc::token::token))
+        .route(
+            "/userinfo",
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
+        .route("/login/{id}", get(login::page))
+        .route("/login/{id}/status", get(login::status))
+        .route("/static/login.js", get(pages::login_script))
+        .route("/api/v1/logins/{id}", get(login::details))
+        .route("/api/v1/logins/{id}/pin", post(login::pin_evaluation))
+        .route("/api/v1/logins/{id}/decision", post(login::decision))
+        .route(cyberid_protocol::CONSENTS_PATH, post(login::consents))
+        .route(
+            cyberid_protocol::REVOKE_CONSENT_PATH,
+            post(login::revoke_consent),
+        )
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "this endpoint does not accept that HTTP method",
+            )
+        })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(platform)
+}
+
+/// Binds `listen`, opens the platform, reports the public URL through `on_ready`, and
+/// serves until SIGINT or SIGTERM, finishing requests in flight.
+pub async fn serve(
+    mut config: PlatformConfig,
+    listen: SocketAddr,
+    on_ready: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr()?;
+    let issuer = config
+        .issuer
+        .take()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let platform = Platform::open(config, issuer).await?;
+    tracing::info!(address = %local, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
+    on_ready(&platform.issuer);
+    tokio::spawn(purge_periodically(platform.clone()));
+    axum::serve(listener, router(platform))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("platform stopped");
+    Ok(())
+}
+
+/// Deletes expired tokens and assertion ids, and sign-ins past their retention, every
+/// minute. Every node does it; the deletes are idempotent.
+async fn purge_periodically(platform: Platform) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticks.tick().await;
+        let now = crate::now();
+        let before = now - platform.config.login_retention_seconds;
+        match platform.store.purge_expired(now, before).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sign-in data purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sign-in data failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,241 @@
+//! The test platform: a real server on a free port over a real store (SQLite, or a fresh
+//! PostgreSQL schema), a synthetic registry, and helpers that act as wallet and browser.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use cyberid_crypto::jose::SigningKey;
+use cyberid_crypto::pin::{self, Pin};
+use cyberid_domain::{PersonRecord, age_on};
+use cyberid_platform::keys::PlatformKeys;
+use cyberid_platform::{Platform, PlatformConfig, router};
+use cyberid_protocol::{
+    ENROLMENT_PATH, ENROLMENT_PROOF_TYP, ENROLMENT_START_PATH, EnrolmentProofClaims,
+    EnrolmentRequest, EnrolmentStartResponse,
+};
+use cyberid_registry::face::{live_sample, sample_to_base64};
+use cyberid_registry::generate::Generator;
+use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
+use cyberid_store::{Durability, Store, StoreLocation};
+use rand::SeedableRng;
+use serde_json::{Value, json};
+
+pub struct Harness {
+    pub location: StoreLocation,
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    pub people: Vec<PersonRecord>,
+    pub data: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+pub async fn start(postgres: bool, tweak: impl FnOnce(&mut PlatformConfig)) -> Harness {
+    let data = tempfile::tempdir().unwrap();
+    let location = if postgres {
+        let url = fresh_postgres_schema(&postgres_base_url().unwrap())
+            .await
+            .unwrap();
+        StoreLocation::Postgres { url, pool_size: 8 }
+    } else {
+        StoreLocation::Sqlite {
+            data_dir: data.path().to_owned(),
+            durability: Durability::Full,
+        }
+    };
+    let store = cyberid_store::open(&location).await.unwrap();
+    let people: Vec<PersonRecord> = Generator::new(42).take(400).collect();
+    store.registry_upsert(people.clone()).await.unwrap();
+    let keys = PlatformKeys::load_or_create(data.path()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = PlatformConfig::new(data.path().to_owned(), location.clone());
+    tweak(&mut config);
+    let registry = Arc::new(cyberid_platform::registry::StoreRegistry(Arc::clone(
+        &store,
+    )));
+    let matcher = Arc::new(cyberid_registry::face::CosineFaceMatcher::default());
+    let platform = Platform::from_parts(
+        config,
+        url.clone(),
+        Arc::clone(&store),
+        keys,
+        registry,
+        matcher,
+    );
+    tokio::spawn(async move { axum::serve(listener, router(platform)).await });
+    Harness {
+        location,
+        url,
+        store,
+        people,
+        data,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Runs a check on SQLite and, when configured, on PostgreSQL.
+pub async fn on_each_backend<F, Fut>(check: F)
+where
+    F: Fn(Harness) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    check(start(false, |_| {}).await).await;
+    if postgres_base_url().is_none() {
+        assert!(
+            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
+            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
+        );
+        eprintln!("PostgreSQL checks skipped: CYBERID_TEST_DATABASE_URL is not set");
+    }
+    if postgres_base_url().is_some() {
+        check(start(true, |_| {}).await).await;
+    }
+}
+
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+pub fn rng() -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(7)
+}
+
+impl Harness {
+    /// The `n`-th person aged 18 or more.
+    pub fn adult(&self, n: usize) -> &PersonRecord {
+        self.people
+            .iter()
+            .filter(|p| age_on(p.birth_date, today()).unwrap() >= 18)
+            .nth(n)
+            .unwrap()
+    }
+
+    pub fn child(&self) -> &PersonRecord {
+        self.people
+            .iter()
+            .find(|p| age_on(p.birth_date, today()).unwrap() < 14)
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A complete, valid enrolment request for `person` (ticket, PIN verifier, proof).
+    pub async fn request_for(
+        &self,
+        person: &PersonRecord,
+        device_key: &SigningKey,
+    ) -> EnrolmentRequest {
+        let pin = Pin::parse("135790").unwrap();
+        let (blinding, blinded_pin) = pin::blind(&pin).unwrap();
+        let (status, started) = self
+            .post(ENROLMENT_START_PATH, &json!({ "blinded_pin": blinded_pin }))
+            .await;
+        assert_eq!(status, 200, "{started}");
+        let started: EnrolmentStartResponse = serde_json::from_value(started).unwrap();
+        let pin_verifier = blinding
+            .finish(&pin, &started.evaluated_pin)
+            .unwrap()
+            .verifier();
+        let proof = device_key
+            .sign_jwt(
+                ENROLMENT_PROOF_TYP,
+                &EnrolmentProofClaims {
+                    ticket: started.ticket.clone(),
+                    pin_verifier: pin_verifier.clone(),
+                    iat: cyberid_platform::now(),
+                },
+            )
+            .unwrap();
+        EnrolmentRequest {
+            ticket: started.ticket,
+            id_number: person.id_number.as_str().to_owned(),
+            name: person.name.as_str().to_owned(),
+            face_sample: sample_to_base64(&live_sample(&person.face, &mut rng())),
+            device_key: serde_json::to_value(device_key.verifying_key().jwk()).unwrap(),
+            pin_verifier,
+            proof,
+        }
+    }
+
+    pub async fn valid_body(&self, person: &PersonRecord) -> Value {
+        let (device_key, _) = SigningKey::generate().unwrap();
+        serde_json::to_value(self.request_for(person, &device_key).await).unwrap()
+    }
+
+    /// Posts `body` and asserts the refusal: status, error code, a description, and a
+    /// store exactly as before.
+    pub async fn assert_refused(&self, body: &Value, status: u16, code: &str) {
+        let before = self.store.counts().await.unwrap();
+        let (got, error) = self.post(ENROLMENT_PATH, body).await;
+        assert_eq!(
+            (got, error["error"].as_str()),
+            (status, Some(code)),
+            "{error}"
+        );
+        assert!(
+            error["error_description"]
+                .as_str()
+                .is_some_and(|d| d.len() > 10),
+            "{error}"
+        );
+        assert_eq!(
+            self.store.counts().await.unwrap(),
+            before,
+            "the store changed"
+        );
+    }
+
+    pub async fn raw(&self, content_type: &str, body: Vec<u8>) -> (u16, Value, bool) {
+        let before = self.store.counts().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}{ENROLMENT_PATH}", self.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let error = response.json().await.unwrap_or(Value::Null);
+        let unchanged = self.store.counts().await.unwrap() == before;
+        (status, error, unchanged)
+    }
+}
+
+impl Harness {
+    /// Another platform node over the same store and keys (as a second server would be).
+    pub async fn second_node(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
+        let platform = Platform::open(config, self.url.clone()).await.unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(platform)).await });
+        url
+    }
+
+    pub fn keys(&self) -> PlatformKeys {
+        PlatformKeys::load_or_create(self.data.path()).unwrap()
+    }
+
+    /// Enrols `person` over the API and returns the device key.
+    pub async fn enrol(&self, person: &PersonRecord) -> SigningKey {
+        let (device_key, _) = SigningKey::generate().unwrap();
+        let request = self.request_for(person, &device_key).await;
+        let (status, body) = self
+            .post(ENROLMENT_PATH, &serde_json::to_value(&request).unwrap())
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let kid = device_key.verifying_key().thumbprint();
+        device_key.with_kid(kid)
+    }
+}

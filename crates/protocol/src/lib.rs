@@ -1,0 +1,217 @@
+//! Wire types of the platform's own HTTP API (enrolment now; wallet, portal and operator
+//! later), shared by the server, the wallet library and the tools, so both ends of a
+//! request are compiled from one definition.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const ENROLMENT_START_PATH: &str = "/api/v1/enrolments/start";
+pub const ENROLMENT_PATH: &str = "/api/v1/enrolments";
+
+/// `typ` of the JWS by which the wallet proves it holds the device key it enrols.
+pub const ENROLMENT_PROOF_TYP: &str = "cyberid-enrolment+jwt";
+
+/// Step 1: the wallet sends its blinded PIN; the platform returns a ticket and the OPRF
+/// evaluation under the key that the ticket names.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentStartRequest {
+    /// RFC 9497 blinded element, base64url.
+    pub blinded_pin: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentStartResponse {
+    /// Opaque, authenticated by the platform, valid for `expires_in` seconds, single use.
+    pub ticket: String,
+    /// RFC 9497 evaluated element, base64url.
+    pub evaluated_pin: String,
+    pub expires_in: i64,
+}
+
+/// Step 2: the enrolment itself. `Debug` is redacted: it carries personal data.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EnrolmentRequest {
+    pub ticket: String,
+    /// 18-character citizen ID number.
+    pub id_number: String,
+    /// The name as registered.
+    pub name: String,
+    /// The camera's face embedding, base64url of 128 signed bytes.
+    pub face_sample: String,
+    /// The device's P-256 public key as a JWK. Kept as JSON so that a malformed key is
+    /// reported as such rather than as a generic body error.
+    pub device_key: Value,
+    /// The Ed25519 public key derived from the PIN through the OPRF, base64url.
+    pub pin_verifier: String,
+    /// A compact JWS (`typ` [`ENROLMENT_PROOF_TYP`]) by the device key over
+    /// [`EnrolmentProofClaims`].
+    pub proof: String,
+}
+
+impl std::fmt::Debug for EnrolmentRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnrolmentRequest(<redacted>)")
+    }
+}
+
+/// What the device key signs at enrolment: the fresh ticket (proof of possession now) and
+/// the PIN verifier (so nobody in between can swap it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentProofClaims {
+    pub ticket: String,
+    pub pin_verifier: String,
+    pub iat: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolmentResponse {
+    /// Grouped for reading aloud, e.g. `7K3M-9QXP-2B4H`.
+    pub network_number: String,
+    /// The SD-JWT VC (`<JWT>~<disclosures>~`).
+    pub credential: String,
+    pub issuer: String,
+}
+
+/// Every error of the API: OAuth-style code and a sentence for people.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: String,
+}
+
+/// `typ` of the JWS by which a wallet authenticates a request with its device key; the
+/// header's `kid` is the device key's JWK thumbprint.
+pub const WALLET_PROOF_TYP: &str = "cyberid-wallet+jwt";
+/// `typ` of the JWS by which a wallet approves, declines or gives up on a sign-in.
+pub const APPROVAL_TYP: &str = "cyberid-approval+jwt";
+/// The login page of sign-in `{id}` is `{issuer}/login/{id}`.
+pub const LOGIN_PAGE_PREFIX: &str = "/login/";
+/// Same-device links: `cyberid-wallet:?login=<login page URL, percent-encoded>`.
+pub const WALLET_LINK_PREFIX: &str = "cyberid-wallet:?login=";
+
+/// What a wallet proof signs: an action, its target (a sign-in id, a client id) and a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletProofClaims {
+    pub action: String,
+    pub target: String,
+    pub iat: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProofRequest {
+    pub proof: String,
+}
+
+/// A sign-in as the wallet shows it to the holder: what the login page shows, fetched by
+/// anyone holding the sign-in's link (`GET /api/v1/logins/{id}`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginDetails {
+    pub transaction_id: String,
+    pub client_id: String,
+    pub rp_name: String,
+    /// Present when the service may receive raw identity data.
+    pub legal_basis: Option<String>,
+    /// The data the service asks for beyond the defaults, each in plain words.
+    pub claims: Vec<RequestedClaim>,
+    /// Required level: `L1`, `L2` or `L3`.
+    pub level: String,
+    /// The two digits the login page shows too.
+    pub number_match: String,
+    /// Signed back in the approval.
+    pub challenge: String,
+    pub expires_at: i64,
+    /// `prompt=consent`: ask the holder even for claims agreed to before.
+    pub force_consent: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedClaim {
+    pub name: String,
+    pub description: String,
+    /// Raw identity data (name, birth date, network number), released only under the
+    /// service's legal basis.
+    pub raw_identity: bool,
+}
+
+/// A PIN evaluation for a sign-in. It carries the approval the wallet will send with its
+/// decision (a JWS by the device key, [`APPROVAL_TYP`]): it identifies the device (whose
+/// account's OPRF key is used and whose attempts are counted), and once checked here it
+/// need not be checked again at the decision.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PinRequest {
+    pub approval: String,
+    pub blinded_pin: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PinResponse {
+    pub evaluated_pin: String,
+    /// Attempts left before the PIN locks.
+    pub attempts_left: u32,
+}
+
+/// The wallet's decision on a sign-in.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DecisionRequest {
+    /// A compact JWS (`typ` [`APPROVAL_TYP`]) by the device key over [`ApprovalClaims`].
+    pub approval: String,
+    /// For L2 and up: the PIN key's signature over the `approval` string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_proof: Option<String>,
+    /// For L3: the camera's face embedding, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_sample: Option<String>,
+}
+
+impl std::fmt::Debug for DecisionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecisionRequest(<redacted>)")
+    }
+}
+
+/// What the device key signs to decide a sign-in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalClaims {
+    pub txn: String,
+    pub client_id: String,
+    /// The claims the holder agrees to release (a subset of those requested).
+    pub claims: Vec<String>,
+    pub challenge: String,
+    /// The level proved: `L1`, `L2` or `L3`.
+    pub level: String,
+    /// `approve`, `decline`, or `unable` (the wallet cannot reach the level).
+    pub decision: String,
+    pub iat: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DecisionResponse {
+    /// `approved`, `declined` or `failed`.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsentEntry {
+    pub client_id: String,
+    pub rp_name: String,
+    pub claims: Vec<String>,
+    pub granted_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsentList {
+    pub consents: Vec<ConsentEntry>,
+}
+
+/// Paths of the wallet's sign-in API: `step` is `pin` or `decision`, or empty for the
+/// sign-in itself.
+pub fn login_api_path(transaction_id: &str, step: &str) -> String {
+    if step.is_empty() {
+        format!("/api/v1/logins/{transaction_id}")
+    } else {
+        format!("/api/v1/logins/{transaction_id}/{step}")
+    }
+}
+pub const CONSENTS_PATH: &str = "/api/v1/wallet/consents";
+pub const REVOKE_CONSENT_PATH: &str = "/api/v1/wallet/consents/revoke";

@@ -1,0 +1,174 @@
+//! Rows of federated login: relying parties, sign-ins in progress, access tokens, consents,
+//! and the account facts a sign-in needs.
+
+/// A relying party as the operator registered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelyingParty {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub sector: String,
+    pub allowed_claims: Vec<String>,
+    pub legal_basis: Option<String>,
+    /// `client_secret_basic` or `private_key_jwt`.
+    pub auth_method: String,
+    /// Keyed digest of the client secret (never the secret).
+    pub secret_digest: Option<Vec<u8>>,
+    /// The RP's public keys (JWKS JSON) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    pub require_par: bool,
+    pub suspended: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginStatus {
+    /// Pushed by PAR; the browser has not arrived yet.
+    Pushed,
+    /// Waiting for the wallet.
+    Pending,
+    Approved,
+    /// The holder said no.
+    Declined,
+    /// Ended with another error (e.g. the level could not be reached).
+    Failed,
+}
+
+impl LoginStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pushed => "pushed",
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pushed,
+            Self::Pending,
+            Self::Approved,
+            Self::Declined,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewLogin {
+    pub id: String,
+    pub client_id: String,
+    /// The validated authorization request as JSON (the platform's own format).
+    pub request: String,
+    pub par_handle: Option<String>,
+    pub browser_digest: Option<Vec<u8>>,
+    pub status: LoginStatus,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoginRecord {
+    pub id: String,
+    pub client_id: String,
+    pub request: String,
+    pub browser_digest: Option<Vec<u8>>,
+    pub status: LoginStatus,
+    pub error: Option<String>,
+    pub account_id: Option<i64>,
+    pub level: Option<String>,
+    pub claims: Vec<String>,
+    pub auth_time: Option<i64>,
+    pub code_redeemed_at: Option<i64>,
+    /// Set when the code was presented again: what it issued is revoked.
+    pub code_replayed_at: Option<i64>,
+    pub pin_evaluated: bool,
+    /// SHA-256 of the approval whose signature was checked at the PIN evaluation.
+    pub approval_digest: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// How a pending sign-in ends.
+#[derive(Clone, Debug)]
+pub enum LoginOutcome {
+    Approved {
+        account_id: i64,
+        level: String,
+        claims: Vec<String>,
+        auth_time: i64,
+        /// Factors proved at this sign-in, whose failure counts start again from zero.
+        reset: Vec<Factor>,
+    },
+    /// Declined by the holder (`access_denied`) or failed with another OAuth error code.
+    Refused { status: LoginStatus, error: String },
+}
+
+/// The result of presenting an authorization code.
+#[derive(Clone, Debug)]
+pub enum CodeRedemption {
+    /// First use: the sign-in, now marked redeemed.
+    Redeemed(Box<LoginRecord>),
+    /// Used before: a replay.
+    AlreadyRedeemed,
+    /// No approved sign-in with this id.
+    NotApproved,
+}
+
+/// What a sign-in needs to know of an account.
+#[derive(Clone, Debug)]
+pub struct AccountRecord {
+    pub account_id: i64,
+    /// `active`, `suspended` or `deregistered`.
+    pub status: String,
+    pub person_digest: Vec<u8>,
+    pub network_number: String,
+    pub wrapped_data_key: Option<Vec<u8>>,
+    pub sealed_attributes: Option<Vec<u8>>,
+    pub pin_key_id: Vec<u8>,
+    pub pin_verifier: String,
+    pub pin_failures: u32,
+    pub face_failures: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeviceRecord {
+    pub device_id: i64,
+    pub public_jwk: String,
+}
+
+/// A factor whose failed attempts are counted across nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    Pin,
+    Face,
+}
+
+impl Factor {
+    /// The counter column (fixed names, never from input).
+    pub(crate) fn column(&self) -> &'static str {
+        match self {
+            Self::Pin => "pin_failures",
+            Self::Face => "face_failures",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub client_id: String,
+    pub claims: Vec<String>,
+    pub granted_at: i64,
+}
+
+pub(crate) fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn from_json(text: &str) -> Result<Vec<String>, crate::StoreError> {
+    serde_json::from_str(text).map_err(|_| crate::StoreError::Corrupt("JSON list".into()))
+}

@@ -1,0 +1,719 @@
+//! One conformance suite for every store implementation: each check runs against SQLite
+//! and, when `CYBERID_TEST_DATABASE_URL` is set, against PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cyberid_domain::{NetworkNumber, PersonName, PersonRecord};
+use cyberid_registry::generate::Generator;
+use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
+use cyberid_store::{
+    Durability, EnrolError, NewAccount, STATUS_LIST_CAPACITY, Store, StoreLocation,
+};
+
+fn report_skipped_postgres() {
+    if postgres_base_url().is_none() {
+        assert!(
+            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
+            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
+        );
+        eprintln!("PostgreSQL checks skipped: CYBERID_TEST_DATABASE_URL is not set");
+    }
+}
+
+/// Runs `check` against a fresh store of every available backend.
+async fn for_each_backend<F, Fut>(check: F)
+where
+    F: Fn(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = cyberid_store::open(&StoreLocation::Sqlite {
+        data_dir: dir.path().to_owned(),
+        durability: Durability::Full,
+    })
+    .await
+    .unwrap();
+    check(sqlite).await;
+
+    report_skipped_postgres();
+    if let Some(base) = postgres_base_url() {
+        let url = fresh_postgres_schema(&base).await.unwrap();
+        let postgres = cyberid_store::open(&StoreLocation::Postgres { url, pool_size: 8 })
+            .await
+            .unwrap();
+        check(postgres).await;
+    }
+}
+
+fn records(count: usize, seed: u64) -> Vec<PersonRecord> {
+    Generator::new(seed).take(count).collect()
+}
+
+fn number(seed: u8) -> NetworkNumber {
+    NetworkNumber::from_random_bytes([seed; 16])
+}
+
+/// Unique per call, so that only the constraint a check is about can be violated.
+fn fresh_pin_key_id() -> [u8; 16] {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(
+        &NEXT
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_be_bytes(),
+    );
+    id
+}
+
+fn account(person: u8, number_seed: u8, device: &str) -> NewAccount {
+    NewAccount {
+        person_digest: [person; 32],
+        network_number: number(number_seed),
+        wrapped_data_key: vec![1, 2, 3],
+        sealed_attributes: vec![4, 5, 6],
+        pin_key_id: fresh_pin_key_id(),
+        pin_verifier: "verifier".into(),
+        device_thumbprint: device.into(),
+        device_public_jwk: "{}".into(),
+        created_at: 1_800_000_000,
+        credential_expires_at: 1_900_000_000,
+    }
+}
+
+#[tokio::test]
+async fn registry_round_trip_and_upsert() {
+    for_each_backend(|store| async move {
+        let people = records(250, 7);
+        store.registry_upsert(people.clone()).await.unwrap();
+        assert_eq!(store.counts().await.unwrap().registry_people, 250);
+        for person in people.iter().step_by(50) {
+            let found = store
+                .registry_find(&person.id_number)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(found, *person, "{}", store.backend());
+        }
+        // Re-import updates rather than duplicates (the registry is authoritative), and
+        // within one batch the last record for a person wins, on every backend.
+        let mut renamed = people[0].clone();
+        renamed.name = PersonName::parse("李四").unwrap();
+        let mut earlier = people[0].clone();
+        earlier.name = PersonName::parse("王五").unwrap();
+        store
+            .registry_upsert(vec![earlier, people[1].clone(), renamed.clone()])
+            .await
+            .unwrap();
+        assert_eq!(store.counts().await.unwrap().registry_people, 250);
+        assert_eq!(
+            store
+                .registry_find(&renamed.id_number)
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            renamed.name
+        );
+        let stranger = &records(1, 99)[0];
+        assert!(
+            store
+                .registry_find(&stranger.id_number)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enrolment_is_one_account_per_person_and_unique_numbers() {
+    for_each_backend(|store| async move {
+        let first_account = account(1, 1, "dev-1");
+        let first = store.enrol(&first_account).await.unwrap();
+        let second = store.enrol(&account(2, 2, "dev-2")).await.unwrap();
+        assert_ne!(first.status_index, second.status_index);
+        let before = store.counts().await.unwrap();
+        assert_eq!(
+            (before.accounts, before.devices, before.credentials),
+            (2, 2, 2)
+        );
+
+        let same_person = store.enrol(&account(1, 3, "dev-3")).await.unwrap_err();
+        assert!(
+            matches!(same_person, EnrolError::PersonAlreadyEnrolled),
+            "{same_person:?}"
+        );
+        let same_number = store.enrol(&account(3, 1, "dev-4")).await.unwrap_err();
+        assert!(
+            matches!(same_number, EnrolError::NetworkNumberTaken),
+            "{same_number:?}"
+        );
+        let same_device = store.enrol(&account(4, 4, "dev-1")).await.unwrap_err();
+        assert!(
+            matches!(same_device, EnrolError::DeviceAlreadyBound),
+            "{same_device:?}"
+        );
+        let same_pin_key = NewAccount {
+            pin_key_id: first_account.pin_key_id,
+            ..account(5, 5, "dev-5")
+        };
+        let same_pin_key = store.enrol(&same_pin_key).await.unwrap_err();
+        assert!(
+            matches!(same_pin_key, EnrolError::PinKeyIdTaken),
+            "{same_pin_key:?}"
+        );
+
+        // A refused enrolment leaves nothing behind: no half account, no burnt number.
+        assert_eq!(store.counts().await.unwrap(), before, "{}", store.backend());
+        store.enrol(&account(3, 3, "dev-3")).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_enrolments_of_one_person_admit_exactly_one() {
+    for_each_backend(|store| async move {
+        let attempts = (0..8u8).map(|i| {
+            let store = Arc::clone(&store);
+            let attempt = NewAccount {
+                pin_key_id: [10 + i; 16],
+                ..account(9, 10 + i, &format!("d{i}"))
+            };
+            tokio::spawn(async move { store.enrol(&attempt).await })
+        });
+        let results = futures_join(attempts).await;
+        let successes = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(successes, 1, "{}", store.backend());
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| matches!(e, EnrolError::PersonAlreadyEnrolled))
+        );
+        assert_eq!(store.counts().await.unwrap().accounts, 1);
+    })
+    .await;
+}
+
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn credential_status_lists() {
+    for_each_backend(|store| async move {
+        let a = store.enrol(&account(1, 1, "d1")).await.unwrap();
+        let b = store.enrol(&account(2, 2, "d2")).await.unwrap();
+        let list = a.status_index / STATUS_LIST_CAPACITY;
+        assert!(store.credential_statuses(list).await.unwrap().is_empty());
+        assert!(
+            store
+                .set_credential_status(a.status_index, 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .set_credential_status(b.status_index, 2)
+                .await
+                .unwrap()
+        );
+        let mut statuses = store.credential_statuses(list).await.unwrap();
+        statuses.sort();
+        let offset = list * STATUS_LIST_CAPACITY;
+        assert_eq!(
+            statuses,
+            vec![(a.status_index - offset, 1), (b.status_index - offset, 2)]
+        );
+        assert!(
+            store
+                .credential_statuses(list + 1)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .set_credential_status(a.status_index, 0)
+            .await
+            .unwrap();
+        assert_eq!(store.credential_statuses(list).await.unwrap().len(), 1);
+        assert!(!store.set_credential_status(999_999_999, 1).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = StoreLocation::Sqlite {
+        data_dir: dir.path().to_owned(),
+        durability: Durability::Full,
+    };
+    let store = cyberid_store::open(&location).await.unwrap();
+    store.enrol(&account(1, 1, "d1")).await.unwrap();
+    drop(store);
+    let store = cyberid_store::open(&location).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().accounts, 1);
+
+    if let Some(base) = postgres_base_url() {
+        let url = fresh_postgres_schema(&base).await.unwrap();
+        let location = StoreLocation::Postgres { url, pool_size: 2 };
+        // Two nodes starting at once must not both migrate.
+        let (a, b) = tokio::join!(
+            cyberid_store::open(&location),
+            cyberid_store::open(&location)
+        );
+        a.unwrap().enrol(&account(1, 1, "d1")).await.unwrap();
+        assert_eq!(b.unwrap().counts().await.unwrap().accounts, 1);
+    }
+}
+
+#[tokio::test]
+async fn an_enrolment_retried_by_its_device_resumes() {
+    for_each_backend(|store| async move {
+        let original = account(1, 1, "dev-1");
+        let first = store.enrol(&original).await.unwrap();
+        assert_eq!(
+            store.max_status_index().await.unwrap(),
+            Some(first.status_index)
+        );
+
+        // Another device of the same person: nothing to resume, nothing changes.
+        let before = store.counts().await.unwrap();
+        assert!(
+            store
+                .resume_enrolment(&account(1, 2, "dev-2"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(store.counts().await.unwrap(), before);
+
+        // The same device again: same account and number, a new credential, the old one invalid.
+        let retry = NewAccount {
+            network_number: number(9),
+            ..account(1, 9, "dev-1")
+        };
+        let resumed = store.resume_enrolment(&retry).await.unwrap().unwrap();
+        assert_eq!(resumed.enrolled.account_id, first.account_id);
+        assert_eq!(resumed.network_number, original.network_number);
+        assert_eq!(resumed.sealed_attributes, original.sealed_attributes);
+        assert_ne!(resumed.enrolled.status_index, first.status_index);
+        let list = first.status_index / STATUS_LIST_CAPACITY;
+        let offset = list * STATUS_LIST_CAPACITY;
+        assert_eq!(
+            store.credential_statuses(list).await.unwrap(),
+            vec![(first.status_index - offset, 1)]
+        );
+        let after = store.counts().await.unwrap();
+        assert_eq!((after.accounts, after.credentials), (1, 2));
+        // The new PIN key id is now the account's: reusing it for someone else fails.
+        let reuse = NewAccount {
+            pin_key_id: retry.pin_key_id,
+            ..account(3, 3, "dev-3")
+        };
+        assert!(matches!(
+            store.enrol(&reuse).await,
+            Err(EnrolError::PinKeyIdTaken)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_first_key_fingerprint_sticks() {
+    for_each_backend(|store| async move {
+        assert_eq!(store.max_status_index().await.unwrap(), None);
+        assert_eq!(store.claim_key_fingerprint("aaa").await.unwrap(), "aaa");
+        assert_eq!(store.claim_key_fingerprint("bbb").await.unwrap(), "aaa");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = cyberid_store::open(&StoreLocation::Sqlite {
+        data_dir: data.clone(),
+        durability: Durability::Full,
+    })
+    .await
+    .unwrap();
+    store.enrol(&account(1, 1, "d1")).await.unwrap();
+    let mode =
+        |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data.clone()), 0o700);
+    for file in ["cyberid.db", "cyberid.db-wal"] {
+        assert_eq!(mode(data.join(file)), 0o600, "{file}");
+    }
+}
+
+fn relying_party(client_id: &str) -> cyberid_store::RelyingParty {
+    cyberid_store::RelyingParty {
+        client_id: client_id.into(),
+        name: "Shop".into(),
+        redirect_uris: vec!["https://shop.example/cb".into()],
+        sector: "shop.example".into(),
+        allowed_claims: vec!["age_over_18".into()],
+        legal_basis: None,
+        auth_method: "client_secret_basic".into(),
+        secret_digest: Some(vec![7; 32]),
+        jwks: None,
+        require_par: false,
+        suspended: false,
+        created_at: 1_800_000_000,
+    }
+}
+
+#[tokio::test]
+async fn relying_parties_are_stored_listed_and_suspended() {
+    for_each_backend(|store| async move {
+        let rp = relying_party("c1");
+        store.insert_relying_party(&rp).await.unwrap();
+        assert!(
+            store.insert_relying_party(&rp).await.is_err(),
+            "client ids are unique"
+        );
+        assert_eq!(store.relying_party("c1").await.unwrap(), Some(rp.clone()));
+        assert_eq!(store.relying_party("nope").await.unwrap(), None);
+        store
+            .insert_relying_party(&cyberid_store::RelyingParty {
+                legal_basis: Some("law".into()),
+                require_par: true,
+                auth_method: "private_key_jwt".into(),
+                secret_digest: None,
+                jwks: Some("{\"keys\":[]}".into()),
+                ..relying_party("c2")
+            })
+            .await
+            .unwrap();
+        let all = store.relying_parties().await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all[1].require_par && all[1].legal_basis.as_deref() == Some("law"));
+        assert!(store.set_relying_party_suspended("c1", true).await.unwrap());
+        assert!(store.relying_party("c1").await.unwrap().unwrap().suspended);
+        assert!(
+            !store
+                .set_relying_party_suspended("nope", true)
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}
+
+fn login(
+    id: &str,
+    status: cyberid_store::LoginStatus,
+    par: Option<&str>,
+) -> cyberid_store::NewLogin {
+    cyberid_store::NewLogin {
+        id: id.into(),
+        client_id: "c1".into(),
+        request: "{}".into(),
+        par_handle: par.map(Into::into),
+        browser_digest: None,
+        status,
+        created_at: 1_000,
+        expires_at: 1_300,
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
+    use cyberid_store::{CodeRedemption, LoginOutcome, LoginStatus};
+    for_each_backend(|store| async move {
+        let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        store
+            .insert_login(&login("t1", LoginStatus::Pending, None))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.redeem_code("t1", 1_010).await.unwrap(),
+            CodeRedemption::NotApproved
+        ));
+
+        let approved = LoginOutcome::Approved {
+            account_id: enrolled.account_id,
+            level: "L2".into(),
+            claims: vec!["age_over_18".into()],
+            auth_time: 1_005,
+            reset: vec![cyberid_store::Factor::Pin],
+        };
+        // Not after expiry; then exactly once.
+        assert!(!store.finish_login("t1", &approved, 1_300).await.unwrap());
+        assert!(store.finish_login("t1", &approved, 1_010).await.unwrap());
+        let declined = LoginOutcome::Refused {
+            status: LoginStatus::Declined,
+            error: "access_denied".into(),
+        };
+        assert!(!store.finish_login("t1", &declined, 1_011).await.unwrap());
+        let record = store.login("t1").await.unwrap().unwrap();
+        assert_eq!(record.status, LoginStatus::Approved);
+        assert_eq!(record.claims, vec!["age_over_18".to_owned()]);
+        assert_eq!(record.level.as_deref(), Some("L2"));
+
+        match store.redeem_code("t1", 1_020).await.unwrap() {
+            CodeRedemption::Redeemed(login) => assert_eq!(login.code_redeemed_at, Some(1_020)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store.redeem_code("t1", 1_021).await.unwrap(),
+            CodeRedemption::AlreadyRedeemed
+        ));
+
+        // A declined sign-in keeps its error and never yields a code.
+        store
+            .insert_login(&login("t2", LoginStatus::Pending, None))
+            .await
+            .unwrap();
+        assert!(store.finish_login("t2", &declined, 1_010).await.unwrap());
+        let record = store.login("t2").await.unwrap().unwrap();
+        assert_eq!(
+            (record.status, record.error.as_deref()),
+            (LoginStatus::Declined, Some("access_denied"))
+        );
+        assert!(matches!(
+            store.redeem_code("t2", 1_020).await.unwrap(),
+            CodeRedemption::NotApproved
+        ));
+
+        // A pushed sign-in is claimed by one browser, once, before it expires.
+        store
+            .insert_login(&login("t3", LoginStatus::Pushed, Some("h3")))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_pushed_login("h3", "other", b"b", 1_010, 1_400)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .claim_pushed_login("h3", "c1", b"b", 1_300, 1_400)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let claimed = store
+            .claim_pushed_login("h3", "c1", b"b", 1_010, 1_400)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (claimed.status, claimed.expires_at),
+            (LoginStatus::Pending, 1_400)
+        );
+        assert_eq!(claimed.browser_digest.as_deref(), Some(&b"b"[..]));
+        assert!(
+            store
+                .claim_pushed_login("h3", "c1", b"x", 1_011, 1_400)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_marked_once() {
+    use cyberid_store::LoginStatus;
+    for_each_backend(|store| async move {
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        store
+            .insert_login(&login("t1", LoginStatus::Pending, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.login("t1").await.unwrap().unwrap().code_replayed_at,
+            None
+        );
+        assert!(store.mark_code_replayed("t1", 1_500).await.unwrap());
+        assert!(!store.mark_code_replayed("t1", 1_501).await.unwrap());
+        assert_eq!(
+            store.login("t1").await.unwrap().unwrap().code_replayed_at,
+            Some(1_500)
+        );
+        assert!(!store.mark_code_replayed("nope", 1_500).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn factor_attempts_lock_at_the_limit_and_reset() {
+    use cyberid_store::Factor;
+    for_each_backend(|store| async move {
+        let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
+        let (found, device) = store.account_by_device("d1").await.unwrap().unwrap();
+        assert_eq!(
+            (found.account_id, device.device_id),
+            (enrolled.account_id, enrolled.device_id)
+        );
+        assert_eq!(found.status, "active");
+        assert!(store.account_by_device("unknown").await.unwrap().is_none());
+        for expected in 1..=3 {
+            assert_eq!(
+                store
+                    .count_attempt(found.account_id, Factor::Pin, 3)
+                    .await
+                    .unwrap(),
+                Some(expected)
+            );
+        }
+        assert_eq!(
+            store
+                .count_attempt(found.account_id, Factor::Pin, 3)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .account(found.account_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .pin_failures,
+            3
+        );
+        assert_eq!(
+            store
+                .count_attempt(found.account_id, Factor::Face, 3)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        store
+            .reset_attempts(found.account_id, Factor::Pin)
+            .await
+            .unwrap();
+        let after = store.account(found.account_id).await.unwrap().unwrap();
+        assert_eq!((after.pin_failures, after.face_failures), (0, 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn consents_are_remembered_replaced_and_revoked() {
+    for_each_backend(|store| async move {
+        let a = store.enrol(&account(1, 1, "d1")).await.unwrap().account_id;
+        assert!(store.consent(a, "c1").await.unwrap().is_none());
+        store
+            .grant_consent(a, "c1", &["age_over_18".into()], 10)
+            .await
+            .unwrap();
+        store
+            .grant_consent(a, "c1", &["age_over_18".into(), "region".into()], 20)
+            .await
+            .unwrap();
+        store.grant_consent(a, "c2", &[], 30).await.unwrap();
+        let consent = store.consent(a, "c1").await.unwrap().unwrap();
+        assert_eq!((consent.claims.len(), consent.granted_at), (2, 20));
+        assert_eq!(store.consents(a).await.unwrap().len(), 2);
+        assert!(store.revoke_consent(a, "c1").await.unwrap());
+        assert!(!store.revoke_consent(a, "c1").await.unwrap());
+        assert_eq!(store.consents(a).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn assertions_are_single_use_and_expired_rows_are_purged() {
+    use cyberid_store::LoginStatus;
+    for_each_backend(|store| async move {
+        assert!(store.use_client_assertion("c1", "j1", 2_000).await.unwrap());
+        assert!(!store.use_client_assertion("c1", "j1", 2_000).await.unwrap());
+        assert!(store.use_client_assertion("c2", "j1", 2_000).await.unwrap());
+
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        store
+            .insert_login(&login("old", LoginStatus::Pending, None))
+            .await
+            .unwrap();
+        let account = store.enrol(&account(1, 1, "d1")).await.unwrap().account_id;
+        assert_eq!(
+            store
+                .count_pin_evaluation(account, "old", 5, b"digest")
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        let marked = store.login("old").await.unwrap().unwrap();
+        assert!(marked.pin_evaluated);
+        assert_eq!(marked.approval_digest.as_deref(), Some(&b"digest"[..]));
+        assert_eq!(
+            store
+                .count_pin_evaluation(account, "old", 1, b"d")
+                .await
+                .unwrap(),
+            None,
+            "locked at the limit"
+        );
+        // Nothing is purged before it expires.
+        assert_eq!(store.purge_expired(1_000, 1_000).await.unwrap(), 0);
+        let purged = store.purge_expired(3_000, 3_000).await.unwrap();
+        assert_eq!(purged, 3, "two assertion ids and one sign-in");
+        // Sign-ins are kept for their retention even when their assertions are gone.
+        assert!(store.login("old").await.unwrap().is_none());
+        assert!(
+            store.use_client_assertion("c1", "j1", 4_000).await.unwrap(),
+            "purged ids are free"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bulk_enrolment_passes_over_people_with_accounts() {
+    for_each_backend(|store| async move {
+        store.enrol(&account(1, 1, "d1")).await.unwrap();
+        let created = store
+            .enrol_many(vec![
+                account(1, 2, "d2"),
+                account(2, 3, "d3"),
+                account(3, 4, "d4"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(created, 2);
+        let counts = store.counts().await.unwrap();
+        assert_eq!(
+            (counts.accounts, counts.devices, counts.credentials),
+            (3, 3, 3)
+        );
+        // Other conflicts (a device key in use) still fail the whole batch.
+        let before = store.counts().await.unwrap();
+        assert!(
+            store
+                .enrol_many(vec![account(4, 5, "d5"), account(5, 6, "d1")])
+                .await
+                .is_err()
+        );
+        assert_eq!(store.counts().await.unwrap(), before);
+    })
+    .await;
+}

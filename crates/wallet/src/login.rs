@@ -1,0 +1,268 @@
+//! Signing in: the wallet opens a sign-in from its login page URL or wallet link, shows
+//! what the service asks for, proves the level and decides.
+
+use cyberid_crypto::jose::SigningKey;
+use cyberid_crypto::pin::{self, Pin};
+use cyberid_domain::FaceTemplate;
+use cyberid_protocol::{
+    APPROVAL_TYP, ApprovalClaims, ConsentEntry, DecisionRequest, LOGIN_PAGE_PREFIX, LoginDetails,
+    PinRequest, ProofRequest, WALLET_LINK_PREFIX, WALLET_PROOF_TYP, WalletProofClaims,
+};
+
+use crate::{PlatformClient, Wallet, WalletError, now};
+
+/// A sign-in the wallet has opened.
+pub struct OpenedLogin {
+    pub details: LoginDetails,
+    /// The platform's base URL, from the login page URL.
+    pub server: String,
+    /// Claims this holder already agreed to release to this service.
+    pub consented: Vec<String>,
+}
+
+/// What the holder decided.
+pub enum Decision {
+    /// Approve at the required level, releasing `claims`. L2 needs the PIN; L3 the PIN and
+    /// a face sample.
+    Approve {
+        claims: Vec<String>,
+        pin: Option<Pin>,
+        face: Option<FaceTemplate>,
+    },
+    Decline,
+    /// The wallet cannot reach the required level (e.g. no camera for L3).
+    Unable,
+}
+
+/// Splits a login page URL (`{server}/login/{id}`) or a wallet link
+/// (`cyberid-wallet:?login=<URL>`) into the platform's base URL and the sign-in id.
+pub fn parse_login_reference(reference: &str) -> Result<(String, String), WalletError> {
+    let reference = reference.trim();
+    let url = match reference.strip_prefix(WALLET_LINK_PREFIX) {
+        Some(encoded) => form_urlencoded::parse(format!("u={encoded}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default(),
+        None => reference.to_owned(),
+    };
+    let bad = || {
+        WalletError::Input(format!(
+            "{reference:?} is not a Cyberspace ID login page URL or wallet link"
+        ))
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(bad());
+    }
+    let (server, id) = url.rsplit_once(LOGIN_PAGE_PREFIX).ok_or_else(bad)?;
+    let id = id.split(['?', '#', '/']).next().unwrap_or_default();
+    if server.is_empty()
+        || id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(bad());
+    }
+    Ok((server.to_owned(), id.to_owned()))
+}
+
+impl Wallet {
+    fn device_key_with_kid(&self) -> Result<(SigningKey, String), WalletError> {
+        let file = self.storage.load()?.ok_or(WalletError::NotEnrolled)?;
+        if file.enrolment.is_none() {
+            return Err(WalletError::NotEnrolled);
+        }
+        let key = self.storage.device_key(&file)?;
+        let kid = key.verifying_key().thumbprint();
+        Ok((key.with_kid(kid), enrolment_server(&file)))
+    }
+
+    fn proof(key: &SigningKey, action: &str, target: &str) -> Result<String, WalletError> {
+        key.sign_jwt(
+            WALLET_PROOF_TYP,
+            &WalletProofClaims {
+                action: action.to_owned(),
+                target: target.to_owned(),
+                iat: now(),
+            },
+        )
+        .map_err(|e| WalletError::Storage(e.to_string()))
+    }
+
+    /// Opens a sign-in. The link must belong to the platform this wallet is enrolled with.
+    pub async fn open_login(&self, reference: &str) -> Result<OpenedLogin, WalletError> {
+        let (server, id) = parse_login_reference(reference)?;
+        let (_, enrolled_with) = self.device_key_with_kid()?;
+        if server.trim_end_matches('/') != enrolled_with {
+            return Err(WalletError::Input(format!(
+                "this sign-in is on {server}, but the wallet is enrolled with {enrolled_with}"
+            )));
+        }
+        let client = PlatformClient::new(&server)?;
+        let details: LoginDetails = client
+            .get(&cyberid_protocol::login_api_path(&id, ""))
+            .await?;
+        if details.transaction_id != id {
+            return Err(WalletError::BadResponse(
+                "the platform answered for another sign-in".into(),
+            ));
+        }
+        // Remembered consent matters only when the service asks for more than the defaults.
+        let consented = if details.claims.is_empty() || details.force_consent {
+            Vec::new()
+        } else {
+            self.consents()
+                .await?
+                .into_iter()
+                .find(|c| c.client_id == details.client_id)
+                .map(|c| c.claims)
+                .unwrap_or_default()
+        };
+        Ok(OpenedLogin {
+            details,
+            server,
+            consented,
+        })
+    }
+
+    /// Sends the decision; returns the platform's status (`approved`, `declined`, `failed`).
+    pub async fn decide(
+        &self,
+        opened: &OpenedLogin,
+        decision: Decision,
+    ) -> Result<String, WalletError> {
+        let (key, _) = self.device_key_with_kid()?;
+        let client = PlatformClient::new(&opened.server)?;
+        let details = &opened.details;
+        let id = &details.transaction_id;
+        let (name, claims, pin, face) = match decision {
+            Decision::Approve { claims, pin, face } => ("approve", claims, pin, face),
+            Decision::Decline => ("decline", Vec::new(), None, None),
+            Decision::Unable => ("unable", Vec::new(), None, None),
+        };
+        let needs_pin = name == "approve" && details.level != "L1";
+        let needs_face = name == "approve" && details.level == "L3";
+        if needs_pin && pin.is_none() {
+            return Err(WalletError::Input(format!(
+                "this sign-in requires {}: the PIN is needed",
+                details.level
+            )));
+        }
+        if needs_face && face.is_none() {
+            return Err(WalletError::Input(
+                "this sign-in requires L3: a face sample is needed".into(),
+            ));
+        }
+        let approval = key
+            .sign_jwt(
+                APPROVAL_TYP,
+                &ApprovalClaims {
+                    txn: id.clone(),
+                    client_id: details.client_id.clone(),
+                    claims,
+                    challenge: details.challenge.clone(),
+                    level: details.level.clone(),
+                    decision: name.to_owned(),
+                    iat: now(),
+                },
+            )
+            .map_err(|e| WalletError::Storage(e.to_string()))?;
+        // The PIN key comes from a fresh OPRF evaluation, which the platform counts; the
+        // evaluation carries the approval, which the platform checks once, there.
+        let pin_key = match (needs_pin, pin) {
+            (true, Some(pin)) => {
+                let (blinding, blinded_pin) =
+                    pin::blind(&pin).map_err(|e| WalletError::Input(e.to_string()))?;
+                let evaluated: cyberid_protocol::PinResponse = client
+                    .post(
+                        &cyberid_protocol::login_api_path(id, "pin"),
+                        &PinRequest {
+                            approval: approval.clone(),
+                            blinded_pin,
+                        },
+                    )
+                    .await?;
+                Some(
+                    blinding
+                        .finish(&pin, &evaluated.evaluated_pin)
+                        .map_err(|e| WalletError::BadResponse(e.to_string()))?,
+                )
+            }
+            _ => None,
+        };
+        let request = DecisionRequest {
+            pin_proof: pin_key.map(|k| k.sign(approval.as_bytes())),
+            face_sample: face
+                .filter(|_| needs_face)
+                .map(|f| cyberid_registry::face::sample_to_base64(&f)),
+            approval,
+        };
+        let response: cyberid_protocol::DecisionResponse = client
+            .post(&cyberid_protocol::login_api_path(id, "decision"), &request)
+            .await?;
+        Ok(response.status)
+    }
+
+    /// The services this holder agreed to release data to, and what.
+    pub async fn consents(&self) -> Result<Vec<ConsentEntry>, WalletError> {
+        let (key, server) = self.device_key_with_kid()?;
+        let list: cyberid_protocol::ConsentList = PlatformClient::new(&server)?
+            .post(
+                cyberid_protocol::CONSENTS_PATH,
+                &ProofRequest {
+                    proof: Self::proof(&key, "list-consents", "")?,
+                },
+            )
+            .await?;
+        Ok(list.consents)
+    }
+
+    /// Forgets the consent given to one service (by client id).
+    pub async fn revoke_consent(&self, client_id: &str) -> Result<(), WalletError> {
+        let (key, server) = self.device_key_with_kid()?;
+        let _: serde_json::Value = PlatformClient::new(&server)?
+            .post(
+                cyberid_protocol::REVOKE_CONSENT_PATH,
+                &ProofRequest {
+                    proof: Self::proof(&key, "revoke-consent", client_id)?,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn enrolment_server(file: &crate::storage::WalletFile) -> String {
+    file.server.trim_end_matches('/').to_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_references() {
+        let (server, id) = parse_login_reference("http://127.0.0.1:8080/login/abc_DEF-1").unwrap();
+        assert_eq!(
+            (server.as_str(), id.as_str()),
+            ("http://127.0.0.1:8080", "abc_DEF-1")
+        );
+        let link = "cyberid-wallet:?login=https%3A%2F%2Fid.example%2Fbase%2Flogin%2Fxyz";
+        let (server, id) = parse_login_reference(link).unwrap();
+        assert_eq!(
+            (server.as_str(), id.as_str()),
+            ("https://id.example/base", "xyz")
+        );
+        for bad in [
+            "",
+            "ftp://x/login/a",
+            "http://x/other/a",
+            "http://x/login/",
+            "http://x/login/a b",
+            "cyberid-wallet:?login=junk",
+        ] {
+            assert!(parse_login_reference(bad).is_err(), "{bad}");
+        }
+    }
+}
