@@ -6,15 +6,15 @@
 #
 #   bench/compare.sh [N] [RUNS]        N operations per measurement (default 5000), RUNS (3)
 #
-# Env: C (in flight, 32), WARMUP (2000), NODE (node binary), PEER_SRC (the reference harness,
-# default ../shared/bench/peer-oidc-provider), BENCH_DATABASE_URL (PostgreSQL; default the
-# local one; set to "" to skip PostgreSQL). Loopback only; every loop has a fixed count.
+# Env: C (in flight, 32), WARMUP (5000, as the reference harness uses), NODE (node binary),
+# PEER_SRC (the reference harness, default ../shared/bench/peer-oidc-provider),
+# BENCH_DATABASE_URL (PostgreSQL; default the local one; set to "" to skip PostgreSQL). Loopback only; every loop has a fixed count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5000}
 RUNS=${2:-3}
 C=${C:-32}
-WARMUP=${WARMUP:-2000}
+WARMUP=${WARMUP:-5000}
 NODE=${NODE:-node}
 PEER_SRC=${PEER_SRC:-../shared/bench/peer-oidc-provider}
 DB=${BENCH_DATABASE_URL-postgres://postgres@127.0.0.1:5432/test}

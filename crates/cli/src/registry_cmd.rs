@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use cyberid_domain::{CitizenIdNumber, PersonRecord};
 use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
-use cyberid_store::Durability;
+use cyberid_store::{Durability, RegistryImportError};
 use rand::SeedableRng;
 use serde_json::json;
 
@@ -194,8 +194,9 @@ struct ImportSummary {
     store: &'static str,
 }
 
-/// Streams the file into the store: a reader thread parses batches while the store writes
-/// the previous one; at most three batches are in memory.
+/// Streams the file into the store: a reader thread parses batches while the store stages
+/// the previous one (at most three batches in memory); the store then merges them all in
+/// ID-number order. A bad line anywhere imports nothing.
 async fn import(
     file: &Path,
     store_args: &StoreArgs,
@@ -205,9 +206,10 @@ async fn import(
     // it again: skip the per-commit fsync.
     let store = cyberid_store::open(&store_args.location_with(Durability::Normal)).await?;
     let reader = open_registry_file(file)?;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Vec<PersonRecord>, String>>(2);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<PersonRecord>, String>>(2);
     let producer = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(batch);
+        let mut read = 0u64;
         for record in reader {
             match record {
                 Ok(record) => chunk.push(record),
@@ -215,6 +217,10 @@ async fn import(
                     let _ = sender.blocking_send(Err(e.to_string()));
                     return;
                 }
+            }
+            read += 1;
+            if read.is_multiple_of(1_000_000) {
+                eprintln!("… {read} records read");
             }
             if chunk.len() == batch {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch));
@@ -228,20 +234,21 @@ async fn import(
         }
     });
     let started = Instant::now();
-    let mut records = 0u64;
-    while let Some(chunk) = receiver.recv().await {
-        let chunk = chunk.map_err(|e| Failure {
-            code: "invalid_registry_file".into(),
-            description: format!(
-                "{e} ({records} records were imported before it; fix the file and import again)"
-            ),
+    let records = store
+        .registry_import(receiver)
+        .await
+        .map_err(|e| match e {
+            RegistryImportError::Source {
+                message,
+                records_read,
+            } => Failure {
+                code: "invalid_registry_file".into(),
+                description: format!(
+                    "{message} (after {records_read} good records; nothing was imported: fix the file and import again)"
+                ),
+            },
+            RegistryImportError::Store(e) => Failure::from(e),
         })?;
-        records += chunk.len() as u64;
-        store.registry_upsert(chunk).await?;
-        if records.is_multiple_of(batch as u64 * 50) {
-            eprintln!("… {records} records");
-        }
-    }
     producer.await?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ImportSummary {

@@ -477,6 +477,24 @@ fn registry_generation_is_deterministic_and_import_reports_bad_files() {
             .contains("line 52"),
         "{error}"
     );
+    // The 50 good lines before the bad one were not imported either, and the import's
+    // scratch file is gone.
+    let registry_people = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = cyberid_store::open(&cyberid_store::StoreLocation::Sqlite {
+            data_dir: data.clone(),
+            durability: cyberid_store::Durability::Full,
+        })
+        .await
+        .unwrap();
+        store.counts().await.unwrap().registry_people
+    });
+    assert_eq!(registry_people, 0);
+    let leftovers: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().contains("scratch"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

@@ -41,6 +41,20 @@ pub enum StoreError {
     Migration(String),
 }
 
+/// Batches of registry records for [`Store::registry_import`], as a reader of the source
+/// produces them; an `Err` names what is wrong with the source and abandons the import.
+pub type RegistryBatches = tokio::sync::mpsc::Receiver<Result<Vec<PersonRecord>, String>>;
+
+/// Why a registry import changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryImportError {
+    /// The source went bad after `records_read` good records; none were imported.
+    #[error("{message}")]
+    Source { message: String, records_read: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why an enrolment was not stored. Nothing was written in any of these cases.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrolError {
@@ -111,6 +125,12 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces registry records (the registry is authoritative: a re-import
     /// updates names and templates). One transaction per call.
     async fn registry_upsert(&self, records: Vec<PersonRecord>) -> Result<(), StoreError>;
+
+    /// Imports a whole registry source: every batch is staged as it arrives and the lot is
+    /// merged into the registry in ID-number order at the end (the last record for an ID
+    /// number wins), so the primary-key index is written in order whatever its size. If
+    /// the source fails, nothing is imported. Returns how many records were read.
+    async fn registry_import(&self, batches: RegistryBatches) -> Result<u64, RegistryImportError>;
 
     async fn registry_find(&self, id: &CitizenIdNumber)
     -> Result<Option<PersonRecord>, StoreError>;

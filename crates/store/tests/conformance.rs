@@ -128,6 +128,92 @@ async fn registry_round_trip_and_upsert() {
     .await;
 }
 
+/// Sends `batches` down a channel as a registry source does; `Err` items are source faults.
+fn source(batches: Vec<Result<Vec<PersonRecord>, String>>) -> cyberid_store::RegistryBatches {
+    let (sender, receiver) = tokio::sync::mpsc::channel(batches.len().max(1));
+    for batch in batches {
+        sender.try_send(batch).unwrap();
+    }
+    receiver
+}
+
+#[tokio::test]
+async fn registry_import_merges_in_order_and_a_bad_source_imports_nothing() {
+    for_each_backend(|store| async move {
+        let existing = records(30, 5);
+        store.registry_upsert(existing.clone()).await.unwrap();
+
+        // Three batches: new people, an update of an existing person, and the same new
+        // person twice across batches; the last record for an ID number wins.
+        let new_people = records(400, 6);
+        let mut updated = existing[3].clone();
+        updated.name = PersonName::parse("赵六").unwrap();
+        let mut first_take = new_people[10].clone();
+        first_take.name = PersonName::parse("钱七").unwrap();
+        let mut second_take = new_people[10].clone();
+        second_take.name = PersonName::parse("孙八").unwrap();
+        let read = store
+            .registry_import(source(vec![
+                Ok(new_people[..200].to_vec()),
+                Ok(vec![updated.clone(), first_take]),
+                Ok([new_people[200..].to_vec(), vec![second_take.clone()]].concat()),
+            ]))
+            .await
+            .unwrap();
+        assert_eq!(read, 403);
+        assert_eq!(store.counts().await.unwrap().registry_people, 430);
+        let find = |id| {
+            let store = Arc::clone(&store);
+            async move { store.registry_find(id).await.unwrap().unwrap() }
+        };
+        assert_eq!(
+            find(&updated.id_number).await,
+            updated,
+            "{}",
+            store.backend()
+        );
+        assert_eq!(find(&second_take.id_number).await, second_take);
+        for person in new_people
+            .iter()
+            .step_by(37)
+            .chain(existing.iter().step_by(7))
+        {
+            if person.id_number != updated.id_number && person.id_number != second_take.id_number {
+                assert_eq!(find(&person.id_number).await, *person);
+            }
+        }
+
+        // A source that fails after good batches leaves the registry as it was.
+        let strangers = records(50, 8);
+        let error = store
+            .registry_import(source(vec![
+                Ok(strangers.clone()),
+                Err("line 51: not a registry record".into()),
+            ]))
+            .await
+            .unwrap_err();
+        match error {
+            cyberid_store::RegistryImportError::Source {
+                message,
+                records_read,
+            } => {
+                assert_eq!(records_read, 50);
+                assert!(message.contains("line 51"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.counts().await.unwrap().registry_people, 430);
+        assert!(
+            store
+                .registry_find(&strangers[0].id_number)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn enrolment_is_one_account_per_person_and_unique_numbers() {
     for_each_backend(|store| async move {

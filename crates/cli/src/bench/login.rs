@@ -308,9 +308,9 @@ async fn measure(
                 match &codes {
                     None => {
                         let minted = approved_code(&context, worker).await?;
-                        redeem(&context, &minted).await
+                        redeem(&context, &minted, Userinfo::Fetch).await
                     }
-                    Some(codes) => redeem(&context, &codes[index]).await,
+                    Some(codes) => redeem(&context, &codes[index], Userinfo::Skip).await,
                 }
             }
         },
@@ -530,8 +530,17 @@ fn form_urlencoded_pairs(query: &str) -> std::collections::HashMap<String, Strin
         .unwrap_or_default()
 }
 
-/// Steps 7–9: code exchange with client authentication, ID-token verification, userinfo.
-async fn redeem(context: &Context, minted: &Minted) -> Result<(), String> {
+/// Whether a redemption goes on to `/userinfo`: a full login does; `bench token` times the
+/// code exchange alone, as the reference harness's token mode does.
+#[derive(Clone, Copy, PartialEq)]
+enum Userinfo {
+    Fetch,
+    Skip,
+}
+
+/// Steps 7–9: code exchange with client authentication, ID-token verification, userinfo
+/// (when asked).
+async fn redeem(context: &Context, minted: &Minted, userinfo: Userinfo) -> Result<(), String> {
     let http = &context.http;
     let tokens: Value = http
         .post(format!("{}/token", context.server))
@@ -568,7 +577,10 @@ async fn redeem(context: &Context, minted: &Minted) -> Result<(), String> {
     {
         return Err("ID token claims do not check".into());
     }
-    if let Some(access_token) = tokens["access_token"].as_str() {
+    let access_token = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("token: no access token in {tokens}"))?;
+    if userinfo == Userinfo::Fetch {
         let info: Value = http
             .get(format!("{}/userinfo", context.server))
             .bearer_auth(access_token)

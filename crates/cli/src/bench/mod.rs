@@ -32,7 +32,8 @@ enum BenchCommand {
     /// with client authentication, ID-token verification, userinfo.
     Login(login::LoginArgs),
     /// Code exchanges only: sign-ins are approved untimed first, then each code is exchanged
-    /// at the token endpoint, timed.
+    /// at the token endpoint (client authentication, PKCE), timed; the ID token is checked,
+    /// userinfo is not called.
     Token(login::LoginArgs),
     /// Create a large population quickly (registry and accounts through the bulk paths).
     Populate(populate::PopulateArgs),

@@ -60,14 +60,14 @@ pub async fn run(args: PopulateArgs) -> CliResult {
     let bytes_before = database_bytes(&args.store.data);
     let counts_before = store.counts().await?;
 
-    // The registry first (its bulk upsert), streamed in batches.
+    // The registry first, streamed in batches through the store's bulk import.
     let registry_records = args
         .registry
         .unwrap_or(args.accounts * 100 / 80 + 1000)
         .max(args.accounts);
     let started = Instant::now();
     let (seed, offset) = (args.seed, args.offset);
-    let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<PersonRecord>>(2);
+    let (sender, batches) = tokio::sync::mpsc::channel::<Result<Vec<PersonRecord>, String>>(2);
     let producer = tokio::task::spawn_blocking(move || {
         let mut generator = Generator::new(seed).skip(offset as usize);
         let mut left = registry_records;
@@ -75,14 +75,12 @@ pub async fn run(args: PopulateArgs) -> CliResult {
             let take = left.min(20_000) as usize;
             let batch: Vec<PersonRecord> = generator.by_ref().take(take).collect();
             left -= take as u64;
-            if batch.is_empty() || sender.blocking_send(batch).is_err() {
+            if batch.is_empty() || sender.blocking_send(Ok(batch)).is_err() {
                 break;
             }
         }
     });
-    while let Some(batch) = batches.recv().await {
-        store.registry_upsert(batch).await?;
-    }
+    store.registry_import(batches).await?;
     producer.await?;
     let registry_seconds = started.elapsed().as_secs_f64();
     // Measured between the phases so that the per-account figure excludes registry growth.
