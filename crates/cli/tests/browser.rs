@@ -70,7 +70,7 @@ impl Browser {
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
+                    "--disable-component-update", "--disable-sync", "--window-size=1024,1600",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             },
@@ -176,6 +176,37 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+    }
+
+    /// What the browser draws for the first element matching `css`, decoded from PNG to
+    /// greyscale: (width, height, one byte a pixel).
+    async fn screenshot(&self, css: &str) -> (usize, usize, Vec<u8>) {
+        use base64::Engine;
+        let element = self.find(css).await;
+        let encoded = self
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{element}/screenshot"),
+                None,
+            )
+            .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap())
+            .unwrap();
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().unwrap();
+        let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut buffer).unwrap();
+        let channels = frame.color_type.samples();
+        let grey = buffer[..frame.buffer_size()]
+            .chunks(channels)
+            .map(|pixel| {
+                let rgb = &pixel[..channels.min(3)];
+                (rgb.iter().map(|&c| u32::from(c)).sum::<u32>() / rgb.len() as u32) as u8
+            })
+            .collect();
+        (frame.width as usize, frame.height as usize, grey)
     }
 
     async fn click(&self, css: &str) {
@@ -286,12 +317,22 @@ async fn sign_in_with_cyberspace_id_in_a_real_browser() {
     browser.wait_for_url(|url| url.contains("/login/")).await;
     assert_eq!(browser.text("#rp-name").await, "Example Service");
     assert_eq!(browser.find_all("#qr svg").await.len(), 1, "QR code as SVG");
-    let wallet_link = browser
-        .attribute(&browser.find("#wallet-link").await, "href")
-        .await;
+    // The QR code, as the browser draws it, scans to the link the page also offers.
+    let (width, height, pixels) = browser.screenshot("#qr svg").await;
+    let mut picture =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = picture.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in a {width}×{height} screenshot");
+    let (_, wallet_link) = grids[0].decode().unwrap();
     assert!(
         wallet_link.starts_with("cyberid-wallet:?login="),
         "{wallet_link}"
+    );
+    assert_eq!(
+        browser
+            .attribute(&browser.find("#wallet-link").await, "href")
+            .await,
+        wallet_link
     );
     let number = browser.text("#number-match").await;
     assert_eq!(number.len(), 2);

@@ -3,9 +3,8 @@
 //! `qrcode::QrCode::new` tries all eight masks and scores each (most of its time) and its
 //! SVG renderer writes one rectangle per dark module. Here the same encoder and error
 //! correction are used with one fixed mask — every mask is valid, the scoring only tunes
-//! scanning margins — and each row's dark runs become one path segment each.
-
-use std::fmt::Write;
+//! scanning margins — and each row's dark runs become one stroked path segment each, the
+//! numbers written by hand (formatting them was a twentieth of a sign-in's CPU).
 
 use qrcode::EcLevel;
 use qrcode::canvas::{Canvas, MaskPattern};
@@ -30,7 +29,14 @@ pub fn svg(data: &[u8]) -> Option<String> {
     let width = usize::try_from(version.width()).ok()?;
     let quiet = 4;
     let size = width + 2 * quiet;
-    let mut path = String::with_capacity(width * width);
+    let mut svg = String::with_capacity(width * width + 400);
+    svg.push_str(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 "#);
+    push_number(&mut svg, size);
+    svg.push(' ');
+    push_number(&mut svg, size);
+    svg.push_str(r##"" shape-rendering="crispEdges" role="img" aria-label="QR code for the Cyberspace ID wallet"><rect width="100%" height="100%" fill="#fff"/><path stroke="#000" transform="translate(0 .5)" d=""##);
+    // A run of dark modules in row y from x to x + n is the stroke from (x, y + ½) to
+    // (x + n, y + ½), one module wide.
     for y in 0..width {
         let row = &modules[y * width..(y + 1) * width];
         let mut x = 0;
@@ -40,22 +46,33 @@ pub fn svg(data: &[u8]) -> Option<String> {
                 while x < width && row[x] {
                     x += 1;
                 }
-                let _ = write!(
-                    path,
-                    "M{} {}h{}v1h-{}z",
-                    start + quiet,
-                    y + quiet,
-                    x - start,
-                    x - start
-                );
+                svg.push('M');
+                push_number(&mut svg, start + quiet);
+                svg.push(' ');
+                push_number(&mut svg, y + quiet);
+                svg.push('h');
+                push_number(&mut svg, x - start);
             } else {
                 x += 1;
             }
         }
     }
-    Some(format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" shape-rendering="crispEdges" role="img" aria-label="QR code for the Cyberspace ID wallet"><rect width="{size}" height="{size}" fill="#fff"/><path fill="#000" d="{path}"/></svg>"##
-    ))
+    svg.push_str(r#""/></svg>"#);
+    Some(svg)
+}
+
+fn push_number(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -63,13 +80,41 @@ pub fn svg(data: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// The modules the SVG paints dark, from its path's `M x y h n` segments.
+    fn painted(drawing: &str) -> (usize, Vec<bool>) {
+        let size: usize = drawing
+            .split("viewBox=\"0 0 ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let path = drawing.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+        let mut dark = vec![false; size * size];
+        for segment in path.split('M').skip(1) {
+            let (start, run) = segment.split_once('h').unwrap();
+            let (x, y) = start.split_once(' ').unwrap();
+            let (x, y, run): (usize, usize, usize) =
+                (x.parse().unwrap(), y.parse().unwrap(), run.parse().unwrap());
+            for module in &mut dark[y * size + x..y * size + x + run] {
+                assert!(!*module, "a module painted twice");
+                *module = true;
+            }
+        }
+        (size, dark)
+    }
+
     #[test]
-    fn same_modules_as_the_crate_with_the_same_mask() {
-        // The crate's own encoder with the same fixed mask must give the same modules: the
-        // path draws exactly the dark ones.
-        let data =
-            b"cyberid-wallet:?login=http%3A%2F%2F127.0.0.1%3A8080%2Flogin%2Fabcdefghijklmnopqrstuv";
+    fn paints_exactly_the_encoders_modules_and_scans_back() {
+        let data = b"cyberid-wallet:?login=http%3A%2F%2F127.0.0.1%3A8080%2Flogin%2Fabcdefghijklmnopqrstuv";
         let drawing = svg(data).unwrap();
+        assert!(drawing.starts_with("<svg") && drawing.ends_with("</svg>"));
+        let (size, dark) = painted(&drawing);
+
+        // The crate's own encoder with the same fixed mask gives the same modules, inside
+        // a quiet zone of four.
         let bits = qrcode::bits::encode_auto(data, EcLevel::M).unwrap();
         let version = bits.version();
         let (codewords, ec) =
@@ -78,28 +123,33 @@ mod tests {
         canvas.draw_all_functional_patterns();
         canvas.draw_data(&codewords, &ec);
         canvas.apply_mask(MaskPattern::HorizontalLines);
-        let dark = canvas
+        let width = usize::try_from(version.width()).unwrap();
+        assert_eq!(size, width + 8);
+        let expected: Vec<bool> = canvas
             .into_colors()
             .into_iter()
-            .filter(|c| *c == qrcode::Color::Dark)
-            .count();
-        let drawn: usize = drawing
-            .split('M')
-            .skip(1)
-            .map(|segment| {
-                segment
-                    .split('h')
-                    .nth(1)
-                    .unwrap()
-                    .split('v')
-                    .next()
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap()
-            })
-            .sum();
-        assert_eq!(drawn, dark);
-        assert!(drawing.starts_with("<svg") && drawing.ends_with("</svg>"));
+            .map(|c| c == qrcode::Color::Dark)
+            .collect();
+        for y in 0..size {
+            for x in 0..size {
+                let inside = (4..4 + width).contains(&x) && (4..4 + width).contains(&y);
+                let want = inside && expected[(y - 4) * width + (x - 4)];
+                assert_eq!(dark[y * size + x], want, "module ({x}, {y})");
+            }
+        }
+
+        // An independent decoder reads the data back from the picture, four pixels a module.
+        let scale = 4;
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(
+            size * scale,
+            size * scale,
+            |x, y| if dark[(y / scale) * size + x / scale] { 0 } else { 255 },
+        );
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content.as_bytes(), data);
+
         assert!(svg(&[b'x'; 4000]).is_none());
     }
 }
