@@ -322,7 +322,11 @@ async fn sign_in_with_cyberspace_id_in_a_real_browser() {
     let mut picture =
         rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
     let grids = picture.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in a {width}×{height} screenshot");
+    assert_eq!(
+        grids.len(),
+        1,
+        "one QR code in a {width}×{height} screenshot"
+    );
     let (_, wallet_link) = grids[0].decode().unwrap();
     assert!(
         wallet_link.starts_with("cyberid-wallet:?login="),

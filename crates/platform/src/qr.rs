@@ -91,7 +91,13 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        let path = drawing.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+        let path = drawing
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         let mut dark = vec![false; size * size];
         for segment in path.split('M').skip(1) {
             let (start, run) = segment.split_once('h').unwrap();
@@ -108,7 +114,8 @@ mod tests {
 
     #[test]
     fn paints_exactly_the_encoders_modules_and_scans_back() {
-        let data = b"cyberid-wallet:?login=http%3A%2F%2F127.0.0.1%3A8080%2Flogin%2Fabcdefghijklmnopqrstuv";
+        let data =
+            b"cyberid-wallet:?login=http%3A%2F%2F127.0.0.1%3A8080%2Flogin%2Fabcdefghijklmnopqrstuv";
         let drawing = svg(data).unwrap();
         assert!(drawing.starts_with("<svg") && drawing.ends_with("</svg>"));
         let (size, dark) = painted(&drawing);
@@ -140,11 +147,14 @@ mod tests {
 
         // An independent decoder reads the data back from the picture, four pixels a module.
         let scale = 4;
-        let mut image = rqrr::PreparedImage::prepare_from_greyscale(
-            size * scale,
-            size * scale,
-            |x, y| if dark[(y / scale) * size + x / scale] { 0 } else { 255 },
-        );
+        let mut image =
+            rqrr::PreparedImage::prepare_from_greyscale(size * scale, size * scale, |x, y| {
+                if dark[(y / scale) * size + x / scale] {
+                    0
+                } else {
+                    255
+                }
+            });
         let grids = image.detect_grids();
         assert_eq!(grids.len(), 1);
         let (_, content) = grids[0].decode().unwrap();

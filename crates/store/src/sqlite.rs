@@ -169,6 +169,15 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError
         .map_err(db_error)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(db_error)?;
+    // Plans must not depend on bound values: otherwise SQLite re-prepares a cached statement
+    // whenever a parameter it peeked at during planning is bound to a new value (every
+    // device lookup of a sign-in did, a twentieth of its CPU). The store's queries are
+    // point lookups on keys, for which the plan is the same whatever the value.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(db_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -621,6 +630,14 @@ fn login_from((mut login, status, claims): LoginRow) -> Result<LoginRecord, Stor
 
 const ACCOUNT_COLUMNS: &str = "a.id, a.status, a.person_digest, a.network_number, a.wrapped_data_key, \
      a.sealed_attributes, a.pin_key_id, a.pin_verifier, a.pin_failures, a.face_failures";
+
+fn account_by_device_sql() -> String {
+    format!(
+        "SELECT {ACCOUNT_COLUMNS}, d.id, d.public_jwk
+         FROM devices d JOIN accounts a ON a.id = d.account_id
+         WHERE d.thumbprint = ?1 AND d.revoked_at IS NULL"
+    )
+}
 
 fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
     Ok(AccountRecord {
@@ -1230,23 +1247,19 @@ impl Store for SqliteStore {
     ) -> Result<Option<(AccountRecord, DeviceRecord)>, StoreError> {
         let thumbprint = thumbprint.to_owned();
         self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLUMNS}, d.id, d.public_jwk
-                 FROM devices d JOIN accounts a ON a.id = d.account_id
-                 WHERE d.thumbprint = ?1 AND d.revoked_at IS NULL"
-            ))
-            .map_err(db_error)?
-            .query_row([thumbprint], |row| {
-                Ok((
-                    account_row(row)?,
-                    DeviceRecord {
-                        device_id: row.get(10)?,
-                        public_jwk: row.get(11)?,
-                    },
-                ))
-            })
-            .optional()
-            .map_err(db_error)
+            conn.prepare_cached(&account_by_device_sql())
+                .map_err(db_error)?
+                .query_row([thumbprint], |row| {
+                    Ok((
+                        account_row(row)?,
+                        DeviceRecord {
+                            device_id: row.get(10)?,
+                            public_jwk: row.get(11)?,
+                        },
+                    ))
+                })
+                .optional()
+                .map_err(db_error)
         })
         .await
     }
@@ -1378,6 +1391,63 @@ impl Store for SqliteStore {
                 .map_err(db_error)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod statement_cache {
+    use super::*;
+
+    /// A cached statement stays prepared whatever values are bound to it and whatever the
+    /// writer commits meanwhile: a re-prepare per execution parses and plans the SQL again.
+    #[tokio::test]
+    async fn lookups_are_not_re_prepared_for_new_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Durability::Normal)
+            .await
+            .unwrap();
+        let devices = 6u8;
+        for person in 0..devices {
+            store
+                .enrol(&NewAccount {
+                    person_digest: [person; 32],
+                    network_number: NetworkNumber::from_random_bytes([person; 16]),
+                    wrapped_data_key: vec![1],
+                    sealed_attributes: vec![2],
+                    pin_key_id: [person; 16],
+                    pin_verifier: "verifier".into(),
+                    device_thumbprint: format!("device-{person}"),
+                    device_public_jwk: "{}".into(),
+                    created_at: 1_800_000_000,
+                    credential_expires_at: 1_900_000_000,
+                })
+                .await
+                .unwrap();
+        }
+        for round in 0..3u8 {
+            for person in 0..devices {
+                let found = store
+                    .account_by_device(&format!("device-{person}"))
+                    .await
+                    .unwrap();
+                let (account, _) = found.unwrap();
+                store
+                    .use_client_assertion("client", &format!("jti-{round}-{person}"), 2_000_000_000)
+                    .await
+                    .unwrap();
+                store
+                    .reset_attempts(account.account_id, Factor::Pin)
+                    .await
+                    .unwrap();
+            }
+        }
+        let conn = store.reader().unwrap();
+        let reprepared = conn
+            .prepare_cached(&account_by_device_sql())
+            .unwrap()
+            .get_status(rusqlite::StatementStatus::RePrepare);
+        assert_eq!(reprepared, 0);
     }
 }
 
