@@ -14,7 +14,7 @@ use cyberid_protocol::{
     LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse, ProofRequest, RequestedClaim,
     WALLET_LINK_PREFIX, WALLET_PROOF_TYP, WalletProofClaims,
 };
-use cyberid_store::{AccountRecord, Factor, LoginOutcome, LoginRecord, LoginStatus};
+use cyberid_store::{AccountRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, RelyingParty};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -106,7 +106,7 @@ async fn page_inner(
             "This sign-in does not exist. Please start again at the service.",
         )
     };
-    let Some(login) = platform.store.login(id).await? else {
+    let Some((login, rp)) = platform.store.login_with_client(id).await? else {
         return Ok(unknown());
     };
     let request = request_of(&login)?;
@@ -131,7 +131,7 @@ async fn page_inner(
             );
             redirect_error(platform, &request.redirect_uri, state, &expired)
         }
-        LoginStatus::Pending => login_page(platform, &login, &request).await?,
+        LoginStatus::Pending => login_page(platform, &login, &rp, &request)?,
         LoginStatus::Approved => {
             let code = authorization_code(platform, &login.id);
             redirect_to_client(platform, &request.redirect_uri, state, &[("code", &code)])
@@ -170,16 +170,12 @@ fn same_browser(headers: &HeaderMap, login: &LoginRecord) -> bool {
         .any(|(_, value)| constant_time_eq(&sha256(value.as_bytes()), expected))
 }
 
-async fn login_page(
+fn login_page(
     platform: &Platform,
     login: &LoginRecord,
+    rp: &RelyingParty,
     request: &AuthorizationRequest,
 ) -> Result<Response, ApiError> {
-    let rp = platform
-        .store
-        .relying_party(&login.client_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("login page", "client vanished"))?;
     let page_url = format!("{}{LOGIN_PAGE_PREFIX}{}", platform.issuer, login.id);
     let wallet_link = format!(
         "{WALLET_LINK_PREFIX}{}",
@@ -284,10 +280,13 @@ async fn open_login(
     platform: &Platform,
     id: &str,
 ) -> Result<(LoginRecord, AuthorizationRequest), ApiError> {
-    let login = platform
-        .store
-        .login(id)
-        .await?
+    let login = platform.store.login(id).await?;
+    still_open(login)
+}
+
+/// The sign-in if it is pending and unexpired, with its authorization request.
+fn still_open(login: Option<LoginRecord>) -> Result<(LoginRecord, AuthorizationRequest), ApiError> {
+    let login = login
         .filter(|login| login.status == LoginStatus::Pending && login.expires_at > crate::now())
         .ok_or_else(|| {
             ApiError::new(
@@ -308,12 +307,12 @@ pub async fn details(
     State(platform): State<Platform>,
     Path(id): Path<String>,
 ) -> Result<Json<LoginDetails>, ApiError> {
-    let (login, request) = open_login(&platform, &id).await?;
-    let rp = platform
-        .store
-        .relying_party(&login.client_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("open", "client vanished"))?;
+    let (login, rp) = match platform.store.login_with_client(&id).await? {
+        Some((login, rp)) => (Some(login), Some(rp)),
+        None => (None, None),
+    };
+    let (login, request) = still_open(login)?;
+    let rp = rp.ok_or_else(|| ApiError::internal("open", "client vanished"))?;
     Ok(Json(LoginDetails {
         transaction_id: login.id.clone(),
         client_id: login.client_id.clone(),

@@ -187,6 +187,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_login(&self, login: &NewLogin) -> Result<(), StoreError>;
     async fn login(&self, id: &str) -> Result<Option<LoginRecord>, StoreError>;
+    /// A sign-in with the relying party it is for, in one read (one round trip).
+    async fn login_with_client(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError>;
     /// Moves a pushed sign-in of `client_id` to pending and binds it to a browser, once,
     /// and only while it has not expired.
     async fn claim_pushed_login(

@@ -71,7 +71,7 @@ pub struct NewLogin {
     pub expires_at: i64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginRecord {
     pub id: String,
     pub client_id: String,
@@ -111,8 +111,12 @@ pub enum LoginOutcome {
 /// The result of presenting an authorization code.
 #[derive(Clone, Debug)]
 pub enum CodeRedemption {
-    /// First use: the sign-in, now marked redeemed.
-    Redeemed(Box<LoginRecord>),
+    /// First use: the sign-in, now marked redeemed, with its account as it stands (read in
+    /// the same round trip; `None` if the account is gone).
+    Redeemed {
+        login: Box<LoginRecord>,
+        account: Option<Box<AccountRecord>>,
+    },
     /// Used before: a replay.
     AlreadyRedeemed,
     /// No approved sign-in with this id.
@@ -120,7 +124,7 @@ pub enum CodeRedemption {
 }
 
 /// What a sign-in needs to know of an account.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecord {
     pub account_id: i64,
     /// `active`, `suspended` or `deregistered`.

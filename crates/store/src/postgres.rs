@@ -231,20 +231,34 @@ const RP_COLUMNS: &str = "client_id, name, redirect_uris, sector, allowed_claims
      auth_method, secret_digest, jwks, require_par, status, created_at";
 
 fn relying_party_from(row: &tokio_postgres::Row) -> Result<RelyingParty, StoreError> {
+    relying_party_at(row, 0)
+}
+
+/// The relying party in `row`'s columns from `first` on, in [`RP_COLUMNS`] order.
+fn relying_party_at(row: &tokio_postgres::Row, first: usize) -> Result<RelyingParty, StoreError> {
     Ok(RelyingParty {
-        client_id: row.get(0),
-        name: row.get(1),
-        redirect_uris: from_json(row.get(2))?,
-        sector: row.get(3),
-        allowed_claims: from_json(row.get(4))?,
-        legal_basis: row.get(5),
-        auth_method: row.get(6),
-        secret_digest: row.get(7),
-        jwks: row.get(8),
-        require_par: row.get(9),
-        suspended: row.get::<_, &str>(10) == "suspended",
-        created_at: row.get(11),
+        client_id: row.get(first),
+        name: row.get(first + 1),
+        redirect_uris: from_json(row.get(first + 2))?,
+        sector: row.get(first + 3),
+        allowed_claims: from_json(row.get(first + 4))?,
+        legal_basis: row.get(first + 5),
+        auth_method: row.get(first + 6),
+        secret_digest: row.get(first + 7),
+        jwks: row.get(first + 8),
+        require_par: row.get(first + 9),
+        suspended: row.get::<_, &str>(first + 10) == "suspended",
+        created_at: row.get(first + 11),
     })
+}
+
+/// `columns` (a comma-separated list) each prefixed with `table.`.
+fn qualified(columns: &str, table: &str) -> String {
+    columns
+        .split(',')
+        .map(|column| format!("{table}.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const LOGIN_COLUMNS: &str = "id, client_id, request, browser_digest, status, error, account_id, \
@@ -280,17 +294,22 @@ const ACCOUNT_COLUMNS: &str = "a.id, a.status, a.person_digest, a.network_number
      a.sealed_attributes, a.pin_key_id, a.pin_verifier, a.pin_failures, a.face_failures";
 
 fn account_from(row: &tokio_postgres::Row) -> AccountRecord {
+    account_at(row, 0)
+}
+
+/// The account in `row`'s columns from `first` on, in [`ACCOUNT_COLUMNS`] order.
+fn account_at(row: &tokio_postgres::Row, first: usize) -> AccountRecord {
     AccountRecord {
-        account_id: row.get(0),
-        status: row.get(1),
-        person_digest: row.get(2),
-        network_number: row.get(3),
-        wrapped_data_key: row.get(4),
-        sealed_attributes: row.get(5),
-        pin_key_id: row.get(6),
-        pin_verifier: row.get(7),
-        pin_failures: row.get::<_, i32>(8).max(0) as u32,
-        face_failures: row.get::<_, i32>(9).max(0) as u32,
+        account_id: row.get(first),
+        status: row.get(first + 1),
+        person_digest: row.get(first + 2),
+        network_number: row.get(first + 3),
+        wrapped_data_key: row.get(first + 4),
+        sealed_attributes: row.get(first + 5),
+        pin_key_id: row.get(first + 6),
+        pin_verifier: row.get(first + 7),
+        pin_failures: row.get::<_, i32>(first + 8).max(0) as u32,
+        face_failures: row.get::<_, i32>(first + 9).max(0) as u32,
     }
 }
 
@@ -735,6 +754,27 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    async fn login_with_client(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError> {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT {}, {} FROM login_transactions l
+                 JOIN relying_parties r ON r.client_id = l.client_id WHERE l.id = $1",
+                qualified(LOGIN_COLUMNS, "l"),
+                qualified(RP_COLUMNS, "r")
+            )
+        });
+        let columns = LOGIN_COLUMNS.split(',').count();
+        self.rows(sql, &[&id])
+            .await?
+            .first()
+            .map(|row| Ok((login_from(row)?, relying_party_at(row, columns)?)))
+            .transpose()
+    }
+
     async fn claim_pushed_login(
         &self,
         par_handle: &str,
@@ -811,18 +851,29 @@ impl Store for PostgresStore {
     }
 
     async fn redeem_code(&self, id: &str, now: i64) -> Result<CodeRedemption, StoreError> {
+        // The account comes back in the same round trip as the redemption.
         let redeemed = self
             .rows(
                 &format!(
-                    "UPDATE login_transactions SET code_redeemed_at = $2
-                     WHERE id = $1 AND status = 'approved' AND code_redeemed_at IS NULL
-                     RETURNING {LOGIN_COLUMNS}"
+                    "WITH redeemed AS (
+                       UPDATE login_transactions SET code_redeemed_at = $2
+                       WHERE id = $1 AND status = 'approved' AND code_redeemed_at IS NULL
+                       RETURNING {LOGIN_COLUMNS})
+                     SELECT redeemed.*, {ACCOUNT_COLUMNS}
+                     FROM redeemed LEFT JOIN accounts a ON a.id = redeemed.account_id"
                 ),
                 &[&id, &now],
             )
             .await?;
         if let Some(row) = redeemed.first() {
-            return Ok(CodeRedemption::Redeemed(Box::new(login_from(row)?)));
+            let first = LOGIN_COLUMNS.split(',').count();
+            let account = row
+                .get::<_, Option<i64>>(first)
+                .map(|_| Box::new(account_at(row, first)));
+            return Ok(CodeRedemption::Redeemed {
+                login: Box::new(login_from(row)?),
+                account,
+            });
         }
         let used = self
             .rows(

@@ -587,6 +587,43 @@ fn relying_party_from(
     Ok(rp)
 }
 
+fn read_relying_party(
+    conn: &Connection,
+    client_id: &str,
+) -> Result<Option<RelyingParty>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {RP_COLUMNS} FROM relying_parties WHERE client_id = ?1"
+    ))
+    .map_err(db_error)?
+    .query_row([client_id], relying_party_row)
+    .optional()
+    .map_err(db_error)?
+    .map(relying_party_from)
+    .transpose()
+}
+
+fn read_account(conn: &Connection, account_id: i64) -> Result<Option<AccountRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?1"
+    ))
+    .map_err(db_error)?
+    .query_row([account_id], account_row)
+    .optional()
+    .map_err(db_error)
+}
+
+fn read_login(conn: &Connection, id: &str) -> Result<Option<LoginRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = ?1"
+    ))
+    .map_err(db_error)?
+    .query_row([id], login_row)
+    .optional()
+    .map_err(db_error)?
+    .map(login_from)
+    .transpose()
+}
+
 const LOGIN_COLUMNS: &str = "id, client_id, request, browser_digest, status, error, account_id, \
      level, claims, auth_time, code_redeemed_at, created_at, expires_at, pin_evaluated, code_replayed_at, approval_digest";
 
@@ -950,18 +987,8 @@ impl Store for SqliteStore {
 
     async fn relying_party(&self, client_id: &str) -> Result<Option<RelyingParty>, StoreError> {
         let client_id = client_id.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {RP_COLUMNS} FROM relying_parties WHERE client_id = ?1"
-            ))
-            .map_err(db_error)?
-            .query_row([client_id], relying_party_row)
-            .optional()
-            .map_err(db_error)?
-            .map(relying_party_from)
-            .transpose()
-        })
-        .await
+        self.read(move |conn| read_relying_party(conn, &client_id))
+            .await
     }
 
     async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError> {
@@ -1026,16 +1053,20 @@ impl Store for SqliteStore {
 
     async fn login(&self, id: &str) -> Result<Option<LoginRecord>, StoreError> {
         let id = id.to_owned();
+        self.read(move |conn| read_login(conn, &id)).await
+    }
+
+    async fn login_with_client(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError> {
+        // Two point reads on one connection: no round trip to save here.
+        let id = id.to_owned();
         self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = ?1"
-            ))
-            .map_err(db_error)?
-            .query_row([id], login_row)
-            .optional()
-            .map_err(db_error)?
-            .map(login_from)
-            .transpose()
+            let Some(login) = read_login(conn, &id)? else {
+                return Ok(None);
+            };
+            Ok(read_relying_party(conn, &login.client_id)?.map(|rp| (login, rp)))
         })
         .await
     }
@@ -1138,7 +1169,15 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_error)?;
             if let Some(row) = redeemed {
-                return Ok(CodeRedemption::Redeemed(Box::new(login_from(row)?)));
+                let login = login_from(row)?;
+                let account = match login.account_id {
+                    Some(account_id) => read_account(conn, account_id)?.map(Box::new),
+                    None => None,
+                };
+                return Ok(CodeRedemption::Redeemed {
+                    login: Box::new(login),
+                    account,
+                });
             }
             let used: Option<Option<i64>> = conn
                 .prepare_cached("SELECT code_redeemed_at FROM login_transactions WHERE id = ?1 AND status = 'approved'")
@@ -1265,16 +1304,7 @@ impl Store for SqliteStore {
     }
 
     async fn account(&self, account_id: i64) -> Result<Option<AccountRecord>, StoreError> {
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?1"
-            ))
-            .map_err(db_error)?
-            .query_row([account_id], account_row)
-            .optional()
-            .map_err(db_error)
-        })
-        .await
+        self.read(move |conn| read_account(conn, account_id)).await
     }
 
     async fn count_attempt(

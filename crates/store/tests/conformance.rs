@@ -529,6 +529,11 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
             .insert_login(&login("t1", LoginStatus::Pending, None))
             .await
             .unwrap();
+        // The sign-in with its client in one read.
+        let (with_client, rp) = store.login_with_client("t1").await.unwrap().unwrap();
+        assert_eq!(with_client, store.login("t1").await.unwrap().unwrap());
+        assert_eq!(rp, store.relying_party("c1").await.unwrap().unwrap());
+        assert!(store.login_with_client("t0").await.unwrap().is_none());
         assert!(matches!(
             store.redeem_code("t1", 1_010).await.unwrap(),
             CodeRedemption::NotApproved
@@ -555,7 +560,13 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
         assert_eq!(record.level.as_deref(), Some("L2"));
 
         match store.redeem_code("t1", 1_020).await.unwrap() {
-            CodeRedemption::Redeemed(login) => assert_eq!(login.code_redeemed_at, Some(1_020)),
+            CodeRedemption::Redeemed { login, account } => {
+                assert_eq!(login.code_redeemed_at, Some(1_020));
+                assert_eq!(
+                    account.map(|a| *a),
+                    store.account(enrolled.account_id).await.unwrap()
+                );
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(

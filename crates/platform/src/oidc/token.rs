@@ -71,8 +71,8 @@ pub async fn token(
     check_pkce(params.get("code_verifier"), &request.code_challenge)?;
     let now = crate::now();
     // Redeem before checking expiry, so that a late replay is still seen as one.
-    let login = match platform.store.redeem_code(id, now).await? {
-        CodeRedemption::Redeemed(login) => login,
+    let (login, account) = match platform.store.redeem_code(id, now).await? {
+        CodeRedemption::Redeemed { login, account } => (login, account),
         CodeRedemption::AlreadyRedeemed => {
             // RFC 6749 §4.1.2: a replayed code revokes what it was used for.
             platform.store.mark_code_replayed(id, now).await?;
@@ -89,14 +89,7 @@ pub async fn token(
     {
         return Err(invalid_grant("the code has expired"));
     }
-    let account_id = login
-        .account_id
-        .ok_or_else(|| ApiError::internal("token", "approved without account"))?;
-    let account = platform
-        .store
-        .account(account_id)
-        .await?
-        .ok_or_else(|| invalid_grant("the account no longer exists"))?;
+    let account = account.ok_or_else(|| invalid_grant("the account no longer exists"))?;
     if account.status != "active" {
         return Err(invalid_grant(
             "the holder's Cyberspace ID is suspended or deregistered",

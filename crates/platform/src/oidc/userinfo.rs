@@ -35,18 +35,15 @@ pub async fn userinfo(
     let now = crate::now();
     let login_id = super::token::check_access_token(&platform, token.trim(), now)
         .ok_or_else(|| invalid_token("the access token is unknown or expired"))?;
-    let login = platform
+    let (login, rp) = platform
         .store
-        .login(login_id)
+        .login_with_client(login_id)
         .await?
-        .filter(|login| login.code_redeemed_at.is_some() && login.code_replayed_at.is_none())
+        .filter(|(login, _)| login.code_redeemed_at.is_some() && login.code_replayed_at.is_none())
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
-    let rp = platform
-        .store
-        .relying_party(&login.client_id)
-        .await?
-        .filter(|rp| !rp.suspended)
-        .ok_or_else(|| invalid_token("the client may not use this token"))?;
+    if rp.suspended {
+        return Err(invalid_token("the client may not use this token"));
+    }
     let account_id = login
         .account_id
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
