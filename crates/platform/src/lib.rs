@@ -8,6 +8,7 @@
 //! Nodes are stateless: all state lives in the store, so any number of nodes can serve
 //! one PostgreSQL database, given the same platform keys.
 
+mod clients;
 pub mod config;
 pub mod credential;
 pub mod enrolment;

@@ -630,10 +630,9 @@ pub async fn consents(
     let mut consents = Vec::new();
     for consent in platform.store.consents(account.account_id).await? {
         let rp_name = platform
-            .store
-            .relying_party(&consent.client_id)
+            .client(&consent.client_id)
             .await?
-            .map(|rp| rp.name)
+            .map(|rp| rp.name.clone())
             .unwrap_or_else(|| consent.client_id.clone());
         consents.push(ConsentEntry {
             client_id: consent.client_id,

@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use cyberid_registry::Registry;
 use cyberid_registry::face::{CosineFaceMatcher, FaceMatcher};
-use cyberid_store::Store;
+use cyberid_store::{RelyingParty, Store, StoreError};
 use tokio::net::TcpListener;
 
+use crate::clients::ClientCache;
 use crate::config::PlatformConfig;
 use crate::error::ApiError;
 use crate::keys::PlatformKeys;
@@ -37,6 +38,7 @@ pub struct PlatformParts {
     pub registry: Arc<dyn Registry>,
     pub face_matcher: Arc<dyn FaceMatcher>,
     pub keys: PlatformKeys,
+    clients: ClientCache,
 }
 
 impl Deref for Platform {
@@ -93,7 +95,14 @@ impl Platform {
             issuer: issuer.trim_end_matches('/').to_owned(),
             store,
             keys,
+            clients: ClientCache::default(),
         }))
+    }
+
+    /// A relying party's registration, remembered by this node; its `suspended` flag may
+    /// be stale when `false` (see [`crate::clients`]).
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<RelyingParty>>, StoreError> {
+        self.clients.get(self.store.as_ref(), client_id).await
     }
 }
 

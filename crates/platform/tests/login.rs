@@ -1245,12 +1245,52 @@ async fn a_suspended_client_is_stopped_at_once() {
     let details = details(&h, &h.url, &key, &flow.id).await;
     decide(&h, &h.url, &key, &details, Decide::default()).await;
     let back = come_back(&h.url, &flow).await;
+    // A complete request, pushed before the suspension and used after it.
+    let challenge = b64::encode(sha256(random::token::<32>().as_bytes()));
+    let params = [
+        ("response_type", "code"),
+        ("client_id", shop.id.as_str()),
+        ("redirect_uri", shop.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("state", "s1"),
+        ("nonce", "n1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let push = || {
+        h.http
+            .post(format!("{}/par", h.url))
+            .basic_auth(&shop.id, shop.secret.clone())
+            .form(&params)
+            .send()
+    };
+    let pushed: Value = push().await.unwrap().json().await.unwrap();
+    let request_uri = pushed["request_uri"].as_str().unwrap().to_owned();
+
+    // Suspended in the store, as an operator on any node does it: this node has just used
+    // the client and remembers it as active.
     assert!(
         h.store
             .set_relying_party_suspended(&shop.id, true)
             .await
             .unwrap()
     );
+    for request in [
+        query(&params),
+        query(&[("client_id", &shop.id), ("request_uri", &request_uri)]),
+    ] {
+        let response = browser()
+            .get(format!("{}/authorize?{request}", h.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{request}");
+        assert!(response.headers().get("location").is_none());
+    }
+    let refused = push().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_client");
     let (status, body) = token(&h, &h.url, &shop, &back["code"], &flow.verifier).await;
     assert_eq!(
         (status, body["error"].as_str()),

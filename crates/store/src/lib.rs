@@ -185,7 +185,9 @@ pub trait Store: Send + Sync + 'static {
 
     // --- sign-ins ---
 
-    async fn insert_login(&self, login: &NewLogin) -> Result<(), StoreError>;
+    /// Stores a new sign-in, only while its client is registered and not suspended (checked
+    /// in the same statement); `false` and nothing stored otherwise.
+    async fn insert_login(&self, login: &NewLogin) -> Result<bool, StoreError>;
     async fn login(&self, id: &str) -> Result<Option<LoginRecord>, StoreError>;
     /// A sign-in with the relying party it is for, in one read (one round trip).
     async fn login_with_client(
@@ -193,7 +195,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError>;
     /// Moves a pushed sign-in of `client_id` to pending and binds it to a browser, once,
-    /// and only while it has not expired.
+    /// and only while it has not expired and the client is not suspended.
     async fn claim_pushed_login(
         &self,
         par_handle: &str,

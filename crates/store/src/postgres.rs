@@ -723,11 +723,12 @@ impl Store for PostgresStore {
         .map(|n| n == 1)
     }
 
-    async fn insert_login(&self, login: &NewLogin) -> Result<(), StoreError> {
+    async fn insert_login(&self, login: &NewLogin) -> Result<bool, StoreError> {
         self.execute(
             "INSERT INTO login_transactions
                (id, client_id, request, par_handle, browser_digest, status, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE EXISTS (SELECT 1 FROM relying_parties WHERE client_id = $2 AND status = 'active')",
             &[
                 &login.id,
                 &login.client_id,
@@ -740,7 +741,7 @@ impl Store for PostgresStore {
             ],
         )
         .await
-        .map(|_| ())
+        .map(|inserted| inserted == 1)
     }
 
     async fn login(&self, id: &str) -> Result<Option<LoginRecord>, StoreError> {
@@ -787,6 +788,7 @@ impl Store for PostgresStore {
             &format!(
                 "UPDATE login_transactions SET status = 'pending', browser_digest = $3, expires_at = $5
                  WHERE par_handle = $1 AND client_id = $2 AND status = 'pushed' AND expires_at > $4
+                   AND EXISTS (SELECT 1 FROM relying_parties r WHERE r.client_id = $2 AND r.status = 'active')
                  RETURNING {LOGIN_COLUMNS}"
             ),
             &[&par_handle, &client_id, &browser_digest, &now, &expires_at],

@@ -1026,13 +1026,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_login(&self, login: &NewLogin) -> Result<(), StoreError> {
+    async fn insert_login(&self, login: &NewLogin) -> Result<bool, StoreError> {
         let login = login.clone();
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO login_transactions
                    (id, client_id, request, par_handle, browser_digest, status, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+                 WHERE EXISTS (SELECT 1 FROM relying_parties WHERE client_id = ?2 AND status = 'active')",
             )
             .map_err(db_error)?
             .execute(params![
@@ -1045,7 +1046,7 @@ impl Store for SqliteStore {
                 login.created_at,
                 login.expires_at,
             ])
-            .map(|_| ())
+            .map(|inserted| inserted == 1)
             .map_err(db_error)
         })
         .await
@@ -1088,6 +1089,7 @@ impl Store for SqliteStore {
             conn.prepare_cached(&format!(
                 "UPDATE login_transactions SET status = 'pending', browser_digest = ?3, expires_at = ?5
                  WHERE par_handle = ?1 AND client_id = ?2 AND status = 'pushed' AND +expires_at > ?4
+                   AND EXISTS (SELECT 1 FROM relying_parties r WHERE r.client_id = ?2 AND r.status = 'active')
                  RETURNING {LOGIN_COLUMNS}"
             ))
             .map_err(db_error)?

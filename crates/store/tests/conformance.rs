@@ -517,6 +517,62 @@ fn login(
 }
 
 #[tokio::test]
+async fn sign_ins_are_created_and_claimed_only_for_active_clients() {
+    use cyberid_store::LoginStatus;
+    for_each_backend(|store| async move {
+        // Unknown client: nothing stored.
+        assert!(
+            !store
+                .insert_login(&login("t1", LoginStatus::Pending, None))
+                .await
+                .unwrap()
+        );
+        assert!(store.login("t1").await.unwrap().is_none());
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .insert_login(&login("t2", LoginStatus::Pushed, Some("h2")))
+                .await
+                .unwrap()
+        );
+        store.set_relying_party_suspended("c1", true).await.unwrap();
+        assert!(
+            !store
+                .insert_login(&login("t3", LoginStatus::Pending, None))
+                .await
+                .unwrap()
+        );
+        assert!(store.login("t3").await.unwrap().is_none());
+        let claim = || store.claim_pushed_login("h2", "c1", b"browser", 1_010, 1_200);
+        assert!(claim().await.unwrap().is_none());
+        assert_eq!(
+            store.login("t2").await.unwrap().unwrap().status,
+            LoginStatus::Pushed
+        );
+        store
+            .set_relying_party_suspended("c1", false)
+            .await
+            .unwrap();
+        assert_eq!(
+            claim().await.unwrap().unwrap().status,
+            LoginStatus::Pending,
+            "{}",
+            store.backend()
+        );
+        assert!(
+            store
+                .insert_login(&login("t3", LoginStatus::Pending, None))
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
     use cyberid_store::{CodeRedemption, LoginOutcome, LoginStatus};
     for_each_backend(|store| async move {

@@ -1,5 +1,7 @@
 //! `/authorize` (GET and POST) and `/par` (RFC 9126).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -64,16 +66,42 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
             "invalid_request",
             "this client must use pushed authorization requests",
         );
-        return redirect_error(platform, &redirect_uri, state.as_deref(), &error);
+        return refuse(platform, &rp, &redirect_uri, state.as_deref(), &error).await;
     }
     let request = match validate(&rp, &params, &redirect_uri) {
         Ok(request) => request,
-        Err(error) => return redirect_error(platform, &redirect_uri, state.as_deref(), &error),
+        Err(error) => return refuse(platform, &rp, &redirect_uri, state.as_deref(), &error).await,
     };
     match start_login(platform, &request, None, LoginStatus::Pending).await {
-        Ok((id, cookie)) => to_login_page(platform, &id, cookie.as_deref()),
+        Ok(Some((id, cookie))) => to_login_page(platform, &id, cookie.as_deref()),
+        Ok(None) => suspended_page(),
         Err(error) => redirect_error(platform, &redirect_uri, state.as_deref(), &error),
     }
+}
+
+/// Sends a refused request back to the client, unless the client is suspended (read afresh:
+/// the cached registration may predate it), which gets the platform's page instead, as it
+/// would before the request was looked at.
+async fn refuse(
+    platform: &Platform,
+    rp: &RelyingParty,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &ApiError,
+) -> Response {
+    match platform.store.relying_party(&rp.client_id).await {
+        Ok(Some(fresh)) if !fresh.suspended => redirect_error(platform, redirect_uri, state, error),
+        Ok(_) => suspended_page(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn suspended_page() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Service suspended",
+        "This service may not use Cyberspace ID at the moment.",
+    )
 }
 
 /// The client, known and active; otherwise a platform page (never a redirect: the redirect
@@ -81,7 +109,7 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
 async fn load_client(
     platform: &Platform,
     client_id: Option<&str>,
-) -> Result<RelyingParty, Response> {
+) -> Result<Arc<RelyingParty>, Response> {
     let Some(client_id) = client_id else {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
@@ -89,12 +117,10 @@ async fn load_client(
             "The request names no client (client_id).",
         ));
     };
-    match platform.store.relying_party(client_id).await {
-        Ok(Some(rp)) if rp.suspended => Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Service suspended",
-            "This service may not use Cyberspace ID at the moment.",
-        )),
+    // A suspension the cached registration does not show yet is caught when the sign-in
+    // is created or claimed (see `crate::clients`).
+    match platform.client(client_id).await {
+        Ok(Some(rp)) if rp.suspended => Err(suspended_page()),
         Ok(Some(rp)) => Ok(rp),
         Ok(None) => Err(error_page(
             StatusCode::BAD_REQUEST,
@@ -105,13 +131,14 @@ async fn load_client(
     }
 }
 
-/// Creates the sign-in; returns its id and, for a browser, the binding cookie's value.
+/// Creates the sign-in; returns its id and, for a browser, the binding cookie's value;
+/// `None` (nothing created) if the client is suspended.
 async fn start_login(
     platform: &Platform,
     request: &AuthorizationRequest,
     par_handle: Option<String>,
     status: LoginStatus,
-) -> Result<(String, Option<String>), ApiError> {
+) -> Result<Option<(String, Option<String>)>, ApiError> {
     let now = crate::now();
     let id = random::token::<16>();
     let cookie = (status == LoginStatus::Pending).then(random::token::<24>);
@@ -130,8 +157,10 @@ async fn start_login(
         created_at: now,
         expires_at: now + lifetime,
     };
-    platform.store.insert_login(&login).await?;
-    Ok((id, cookie))
+    if !platform.store.insert_login(&login).await? {
+        return Ok(None);
+    }
+    Ok(Some((id, cookie)))
 }
 
 /// `/authorize?client_id=…&request_uri=…`: the browser arrives for a pushed request.
@@ -161,7 +190,11 @@ async fn authorize_pushed(platform: &Platform, rp: &RelyingParty, request_uri: &
         .await
     {
         Ok(Some(login)) => to_login_page(platform, &login.id, Some(&cookie)),
-        Ok(None) => invalid(),
+        // Unknown, used, expired, or the client was suspended meanwhile: tell which.
+        Ok(None) => match platform.store.relying_party(&rp.client_id).await {
+            Ok(Some(fresh)) if fresh.suspended => suspended_page(),
+            _ => invalid(),
+        },
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -254,13 +287,17 @@ pub async fn par(
     let redirect_uri = check_redirect_uri(&rp, params.get("redirect_uri"))?.to_owned();
     let request = validate(&rp, &params, &redirect_uri)?;
     let handle = random::token::<24>();
-    start_login(
+    if start_login(
         &platform,
         &request,
         Some(handle.clone()),
         LoginStatus::Pushed,
     )
-    .await?;
+    .await?
+    .is_none()
+    {
+        return Err(client_auth::invalid_client("this client is suspended"));
+    }
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],

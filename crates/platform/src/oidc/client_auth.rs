@@ -1,6 +1,8 @@
 //! Client authentication at the token and PAR endpoints: `client_secret_basic` and
 //! `private_key_jwt` (ES256), whichever the client was registered with.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use cyberid_crypto::constant_time_eq;
@@ -18,11 +20,12 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 /// Client assertions must be short-lived.
 const MAX_ASSERTION_LIFETIME: i64 = 600;
 
-fn invalid_client(description: &str) -> ApiError {
+pub fn invalid_client(description: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
 }
 
-/// The authenticated, active client.
+/// The authenticated client, active as far as this node's cache knows (callers check a
+/// suspension again in a store call they make anyway; see `crate::clients`).
 /// `endpoint_url` is where the request arrived; client assertions may name it, the token
 /// endpoint or the issuer as audience (RFC 7523, RFC 9126 §2).
 pub async fn authenticate(
@@ -30,7 +33,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
     endpoint_url: &str,
-) -> Result<RelyingParty, ApiError> {
+) -> Result<Arc<RelyingParty>, ApiError> {
     // The scheme name is case-insensitive (RFC 7235 §2.1).
     let basic = headers
         .get(header::AUTHORIZATION)
@@ -79,12 +82,12 @@ pub async fn authenticate(
 }
 
 /// The client, or `invalid_client`; a store fault stays a server error.
-async fn load(platform: &Platform, client_id: &str) -> Result<Option<RelyingParty>, ApiError> {
-    Ok(platform.store.relying_party(client_id).await?)
+async fn load(platform: &Platform, client_id: &str) -> Result<Option<Arc<RelyingParty>>, ApiError> {
+    Ok(platform.client(client_id).await?)
 }
 
 /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`.
-async fn basic_auth(platform: &Platform, credentials: &str) -> Result<RelyingParty, ApiError> {
+async fn basic_auth(platform: &Platform, credentials: &str) -> Result<Arc<RelyingParty>, ApiError> {
     let failed =
         || invalid_client("client authentication failed").with_challenge("Basic realm=\"cyberid\"");
     let decoded = base64::engine::general_purpose::STANDARD
@@ -123,7 +126,7 @@ async fn assertion_auth(
     platform: &Platform,
     assertion: &str,
     endpoint_url: &str,
-) -> Result<RelyingParty, ApiError> {
+) -> Result<Arc<RelyingParty>, ApiError> {
     let failed = |why: &str| invalid_client(&format!("client assertion rejected: {why}"));
     let jws = UnverifiedJws::parse(assertion).map_err(|_| failed("not a compact JWS"))?;
     let unverified: AssertionClaims = jws

@@ -53,13 +53,17 @@ pub async fn token(
         .ok_or_else(|| ApiError::bad_request("invalid_request", "code is required"))?;
     let id = check_authorization_code(&platform, code)
         .ok_or_else(|| invalid_grant("the code is not valid"))?;
-    let login = platform
+    let (login, client) = platform
         .store
-        .login(id)
+        .login_with_client(id)
         .await?
         .ok_or_else(|| invalid_grant("the code is not valid"))?;
     if login.client_id != rp.client_id {
         return Err(invalid_grant("the code was issued to another client"));
+    }
+    // The authentication above used this node's cached registration; this is the store's.
+    if client.suspended {
+        return Err(client_auth::invalid_client("this client is suspended"));
     }
     let request: AuthorizationRequest = serde_json::from_str(&login.request)
         .map_err(|e| ApiError::internal("stored request", e))?;

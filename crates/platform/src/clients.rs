@@ -1,0 +1,57 @@
+//! Relying parties as a node remembers them between requests.
+//!
+//! A registration never changes after `admin rp add` (there is no update), so a node keeps
+//! what it read; only `suspended` changes, and for it the cache is never the last word: an
+//! entry read as suspended is read again on every use (so a resumed service works at
+//! once), and every step that lets an active-looking service proceed checks the flag
+//! again inside a store call it makes anyway (creating or claiming a sign-in, the
+//! sign-in read before a code exchange, userinfo). A suspension therefore takes effect
+//! at once on every node, as without the cache, and the common path saves a store round
+//! trip per `/authorize`, pushed request and code exchange.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use cyberid_store::{RelyingParty, Store, StoreError};
+
+/// Beyond this many services the cache starts again empty (far above any real federation;
+/// it only bounds memory against a flood of lookups of distinct registered ids).
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub struct ClientCache {
+    entries: RwLock<HashMap<String, Arc<RelyingParty>>>,
+}
+
+impl ClientCache {
+    /// The registration of `client_id`; `suspended` is current when it is `true` and may
+    /// be stale when it is `false` (see the module documentation).
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        client_id: &str,
+    ) -> Result<Option<Arc<RelyingParty>>, StoreError> {
+        let cached = self
+            .entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(client_id)
+            .cloned();
+        if let Some(rp) = cached.filter(|rp| !rp.suspended) {
+            return Ok(Some(rp));
+        }
+        let Some(rp) = store.relying_party(client_id).await? else {
+            return Ok(None);
+        };
+        let rp = Arc::new(rp);
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(client_id.to_owned(), Arc::clone(&rp));
+        Ok(Some(rp))
+    }
+}
