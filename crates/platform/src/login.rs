@@ -14,7 +14,9 @@ use cyberid_protocol::{
     LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse, ProofRequest, RequestedClaim,
     WALLET_LINK_PREFIX, WALLET_PROOF_TYP, WalletProofClaims,
 };
-use cyberid_store::{AccountRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, RelyingParty};
+use cyberid_store::{
+    AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, RelyingParty,
+};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -256,11 +258,18 @@ async fn device_account(
     kid: Option<&str>,
 ) -> Result<(AccountRecord, VerifyingKey), ApiError> {
     let kid = kid.ok_or_else(|| unauthorized("the proof names no device key (kid)"))?;
-    let (account, device) = platform
-        .store
-        .account_by_device(kid)
-        .await?
-        .ok_or_else(|| unauthorized("this device is not bound to any account"))?;
+    let found = platform.store.account_by_device(kid).await?;
+    bound_device(Some(kid), found)
+}
+
+/// The account and key of the device a proof names (`kid`), from what the store found.
+fn bound_device(
+    kid: Option<&str>,
+    found: Option<(AccountRecord, DeviceRecord)>,
+) -> Result<(AccountRecord, VerifyingKey), ApiError> {
+    kid.ok_or_else(|| unauthorized("the proof names no device key (kid)"))?;
+    let (account, device) =
+        found.ok_or_else(|| unauthorized("this device is not bound to any account"))?;
     let jwk: EcPublicJwk = serde_json::from_str(&device.public_jwk)
         .map_err(|e| ApiError::internal("stored device key", e))?;
     let key =
@@ -273,15 +282,6 @@ async fn device_account(
         ));
     }
     Ok((account, key))
-}
-
-/// A pending, unexpired sign-in.
-async fn open_login(
-    platform: &Platform,
-    id: &str,
-) -> Result<(LoginRecord, AuthorizationRequest), ApiError> {
-    let login = platform.store.login(id).await?;
-    still_open(login)
 }
 
 /// The sign-in if it is pending and unexpired, with its authorization request.
@@ -334,8 +334,7 @@ pub async fn pin_evaluation(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PinRequest>,
 ) -> Result<Json<PinResponse>, ApiError> {
-    let (login, _) = open_login(&platform, &id).await?;
-    let (account, approval) = verify_approval(&platform, &login, &body.approval).await?;
+    let (_, _, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
     if approval.decision != "approve"
         || AssuranceLevel::parse(&approval.level).is_none_or(|l| l < AssuranceLevel::L2)
     {
@@ -398,8 +397,8 @@ pub async fn decision(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
-    let (login, request) = open_login(&platform, &id).await?;
-    let (account, approval) = verify_approval(&platform, &login, &body.approval).await?;
+    let (login, request, account, approval) =
+        open_with_approval(&platform, &id, &body.approval).await?;
     let now = crate::now();
     let outcome = match approval.decision.as_str() {
         "decline" => LoginOutcome::Refused {
@@ -442,14 +441,42 @@ pub async fn decision(
 /// for this very sign-in (id, client, challenge), fresh. An approval whose signature was
 /// already checked at this sign-in's PIN evaluation (same bytes, by digest) is not checked
 /// twice.
-async fn verify_approval(
+/// The pending sign-in `id` and the approval sent for it, checked, with the account of the
+/// device that signed it. The sign-in and the device come from one store read.
+async fn open_with_approval(
+    platform: &Platform,
+    id: &str,
+    approval: &str,
+) -> Result<
+    (
+        LoginRecord,
+        AuthorizationRequest,
+        AccountRecord,
+        ApprovalClaims,
+    ),
+    ApiError,
+> {
+    let jws = UnverifiedJws::parse(approval);
+    let kid = jws.as_ref().ok().and_then(|jws| jws.header.kid.clone());
+    let (login, device) = platform
+        .store
+        .login_and_device(id, kid.as_deref().unwrap_or_default())
+        .await?;
+    let (login, request) = still_open(login)?;
+    let jws =
+        jws.map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?;
+    let (account, key) = bound_device(kid.as_deref(), device)?;
+    let claims = check_approval(platform, &login, approval, &jws, &key)?;
+    Ok((login, request, account, claims))
+}
+
+fn check_approval(
     platform: &Platform,
     login: &LoginRecord,
     approval: &str,
-) -> Result<(AccountRecord, ApprovalClaims), ApiError> {
-    let jws = UnverifiedJws::parse(approval)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?;
-    let (account, key) = device_account(platform, jws.header.kid.as_deref()).await?;
+    jws: &UnverifiedJws,
+    key: &VerifyingKey,
+) -> Result<ApprovalClaims, ApiError> {
     let checked_before = login
         .approval_digest
         .as_deref()
@@ -458,7 +485,7 @@ async fn verify_approval(
         jws.payload_unverified()
             .map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?
     } else {
-        jws.verify(&key, APPROVAL_TYP)
+        jws.verify(key, APPROVAL_TYP)
             .map_err(|e| unauthorized(&format!("the approval signature does not verify: {e}")))?
     };
     if claims.txn != login.id
@@ -468,7 +495,7 @@ async fn verify_approval(
         return Err(unauthorized("the approval is for another sign-in"));
     }
     check_fresh(claims.iat)?;
-    Ok((account, claims))
+    Ok(claims)
 }
 
 /// Checks the proofs of an approval at its level. A level below the one requested is

@@ -45,6 +45,9 @@ pub enum StoreError {
 /// produces them; an `Err` names what is wrong with the source and abandons the import.
 pub type RegistryBatches = tokio::sync::mpsc::Receiver<Result<Vec<PersonRecord>, String>>;
 
+/// What [`Store::login_and_device`] found.
+pub type LoginAndDevice = (Option<LoginRecord>, Option<(AccountRecord, DeviceRecord)>);
+
 /// Why a registry import changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryImportError {
@@ -194,6 +197,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError>;
+    /// A sign-in with its relying party and (once approved) its account, in one read.
+    async fn login_with_client_and_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, RelyingParty, Option<AccountRecord>)>, StoreError>;
+    /// A sign-in and the account bound to an active device key, each if it exists, in one
+    /// read (a wallet's request names both).
+    async fn login_and_device(
+        &self,
+        id: &str,
+        thumbprint: &str,
+    ) -> Result<LoginAndDevice, StoreError>;
     /// Moves a pushed sign-in of `client_id` to pending and binds it to a browser, once,
     /// and only while it has not expired and the client is not suspended.
     async fn claim_pushed_login(
@@ -214,6 +229,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Marks an approved sign-in's code as used, once.
     async fn redeem_code(&self, id: &str, now: i64) -> Result<CodeRedemption, StoreError>;
+    /// The code exchange's fast path, in one statement: redeems sign-in `id` only if it is
+    /// `client_id`'s, that client is active, it was requested with `redirect_uri` and
+    /// `code_challenge`, and it is approved and not redeemed yet. Returns the sign-in and
+    /// its account; `None`, and nothing changed, when anything does not hold (the caller
+    /// then looks closer, through [`Store::redeem_code`], to give the precise error).
+    async fn redeem_code_if(
+        &self,
+        id: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        code_challenge: &str,
+        now: i64,
+    ) -> Result<Option<(LoginRecord, Option<AccountRecord>)>, StoreError>;
 
     // --- access tokens ---
 

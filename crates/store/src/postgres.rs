@@ -14,9 +14,10 @@ use tokio_postgres::types::Type;
 use crate::login::{from_json, to_json};
 use crate::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, EnrolError, EnrolledAccount,
-    Factor, KEY_FINGERPRINT_SETTING, LoginOutcome, LoginRecord, LoginStatus, NewAccount, NewLogin,
-    RegistryBatches, RegistryImportError, RelyingParty, ResumedEnrolment, STATUS_LIST_CAPACITY,
-    Store, StoreCounts, StoreError, failpoint, normalise_registry_batch, registry_record,
+    Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus,
+    NewAccount, NewLogin, RegistryBatches, RegistryImportError, RelyingParty, ResumedEnrolment,
+    STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint, normalise_registry_batch,
+    registry_record,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -292,6 +293,17 @@ fn login_from(row: &tokio_postgres::Row) -> Result<LoginRecord, StoreError> {
 
 const ACCOUNT_COLUMNS: &str = "a.id, a.status, a.person_digest, a.network_number, a.wrapped_data_key, \
      a.sealed_attributes, a.pin_key_id, a.pin_verifier, a.pin_failures, a.face_failures";
+
+/// A sign-in returned by a redemption followed by its account's columns (NULL if none).
+fn redeemed_with_account(
+    row: &tokio_postgres::Row,
+) -> Result<(LoginRecord, Option<AccountRecord>), StoreError> {
+    let first = LOGIN_COLUMNS.split(',').count();
+    let account = row
+        .get::<_, Option<i64>>(first)
+        .map(|_| account_at(row, first));
+    Ok((login_from(row)?, account))
+}
 
 fn account_from(row: &tokio_postgres::Row) -> AccountRecord {
     account_at(row, 0)
@@ -776,6 +788,78 @@ impl Store for PostgresStore {
             .transpose()
     }
 
+    async fn login_with_client_and_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, RelyingParty, Option<AccountRecord>)>, StoreError> {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT {}, {}, {ACCOUNT_COLUMNS} FROM login_transactions l
+                 JOIN relying_parties r ON r.client_id = l.client_id
+                 LEFT JOIN accounts a ON a.id = l.account_id
+                 WHERE l.id = $1",
+                qualified(LOGIN_COLUMNS, "l"),
+                qualified(RP_COLUMNS, "r")
+            )
+        });
+        let login_columns = LOGIN_COLUMNS.split(',').count();
+        let account_first = login_columns + RP_COLUMNS.split(',').count();
+        self.rows(sql, &[&id])
+            .await?
+            .first()
+            .map(|row| {
+                let account = row
+                    .get::<_, Option<i64>>(account_first)
+                    .map(|_| account_at(row, account_first));
+                Ok((
+                    login_from(row)?,
+                    relying_party_at(row, login_columns)?,
+                    account,
+                ))
+            })
+            .transpose()
+    }
+
+    async fn login_and_device(
+        &self,
+        id: &str,
+        thumbprint: &str,
+    ) -> Result<LoginAndDevice, StoreError> {
+        // Two independent point lookups in one statement: one row, each side NULL when
+        // there is nothing.
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT {}, {ACCOUNT_COLUMNS}, d.id, d.public_jwk
+                 FROM (VALUES (1)) AS one (x)
+                 LEFT JOIN login_transactions l ON l.id = $1
+                 LEFT JOIN devices d ON d.thumbprint = $2 AND d.revoked_at IS NULL
+                 LEFT JOIN accounts a ON a.id = d.account_id",
+                qualified(LOGIN_COLUMNS, "l")
+            )
+        });
+        let rows = self.rows(sql, &[&id, &thumbprint]).await?;
+        let Some(row) = rows.first() else {
+            return Ok((None, None));
+        };
+        let login = match row.get::<_, Option<&str>>(0) {
+            Some(_) => Some(login_from(row)?),
+            None => None,
+        };
+        let first = LOGIN_COLUMNS.split(',').count();
+        let device = row.get::<_, Option<i64>>(first).map(|_| {
+            (
+                account_at(row, first),
+                DeviceRecord {
+                    device_id: row.get(first + 10),
+                    public_jwk: row.get(first + 11),
+                },
+            )
+        });
+        Ok((login, device))
+    }
+
     async fn claim_pushed_login(
         &self,
         par_handle: &str,
@@ -868,13 +952,10 @@ impl Store for PostgresStore {
             )
             .await?;
         if let Some(row) = redeemed.first() {
-            let first = LOGIN_COLUMNS.split(',').count();
-            let account = row
-                .get::<_, Option<i64>>(first)
-                .map(|_| Box::new(account_at(row, first)));
+            let (login, account) = redeemed_with_account(row)?;
             return Ok(CodeRedemption::Redeemed {
-                login: Box::new(login_from(row)?),
-                account,
+                login: Box::new(login),
+                account: account.map(Box::new),
             });
         }
         let used = self
@@ -887,6 +968,36 @@ impl Store for PostgresStore {
             Some(Some(_)) => CodeRedemption::AlreadyRedeemed,
             _ => CodeRedemption::NotApproved,
         })
+    }
+
+    async fn redeem_code_if(
+        &self,
+        id: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        code_challenge: &str,
+        now: i64,
+    ) -> Result<Option<(LoginRecord, Option<AccountRecord>)>, StoreError> {
+        self.rows(
+            &format!(
+                "WITH redeemed AS (
+                   UPDATE login_transactions SET code_redeemed_at = $5
+                   WHERE id = $1 AND client_id = $2 AND status = 'approved'
+                     AND code_redeemed_at IS NULL
+                     AND request::jsonb ->> 'redirect_uri' = $3
+                     AND request::jsonb ->> 'code_challenge' = $4
+                     AND EXISTS (SELECT 1 FROM relying_parties r
+                                 WHERE r.client_id = $2 AND r.status = 'active')
+                   RETURNING {LOGIN_COLUMNS})
+                 SELECT redeemed.*, {ACCOUNT_COLUMNS}
+                 FROM redeemed LEFT JOIN accounts a ON a.id = redeemed.account_id"
+            ),
+            &[&id, &client_id, &redirect_uri, &code_challenge, &now],
+        )
+        .await?
+        .first()
+        .map(redeemed_with_account)
+        .transpose()
     }
 
     async fn mark_code_replayed(&self, transaction_id: &str, now: i64) -> Result<bool, StoreError> {

@@ -20,10 +20,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use crate::login::{from_json, to_json};
 use crate::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, Durability, EnrolError,
-    EnrolledAccount, Factor, KEY_FINGERPRINT_SETTING, LoginOutcome, LoginRecord, LoginStatus,
-    NewAccount, NewLogin, RegistryBatches, RegistryImportError, RelyingParty, ResumedEnrolment,
-    STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint, normalise_registry_batch,
-    registry_record,
+    EnrolledAccount, Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord,
+    LoginStatus, NewAccount, NewLogin, RegistryBatches, RegistryImportError, RelyingParty,
+    ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint,
+    normalise_registry_batch, registry_record,
 };
 
 pub const DATABASE_FILE: &str = "cyberid.db";
@@ -612,6 +612,25 @@ fn read_account(conn: &Connection, account_id: i64) -> Result<Option<AccountReco
     .map_err(db_error)
 }
 
+fn read_device(
+    conn: &Connection,
+    thumbprint: &str,
+) -> Result<Option<(AccountRecord, DeviceRecord)>, StoreError> {
+    conn.prepare_cached(&account_by_device_sql())
+        .map_err(db_error)?
+        .query_row([thumbprint], |row| {
+            Ok((
+                account_row(row)?,
+                DeviceRecord {
+                    device_id: row.get(10)?,
+                    public_jwk: row.get(11)?,
+                },
+            ))
+        })
+        .optional()
+        .map_err(db_error)
+}
+
 fn read_login(conn: &Connection, id: &str) -> Result<Option<LoginRecord>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = ?1"
@@ -1072,6 +1091,37 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn login_with_client_and_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<(LoginRecord, RelyingParty, Option<AccountRecord>)>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let Some(login) = read_login(conn, &id)? else {
+                return Ok(None);
+            };
+            let Some(rp) = read_relying_party(conn, &login.client_id)? else {
+                return Ok(None);
+            };
+            let account = match login.account_id {
+                Some(account_id) => read_account(conn, account_id)?,
+                None => None,
+            };
+            Ok(Some((login, rp, account)))
+        })
+        .await
+    }
+
+    async fn login_and_device(
+        &self,
+        id: &str,
+        thumbprint: &str,
+    ) -> Result<LoginAndDevice, StoreError> {
+        let (id, thumbprint) = (id.to_owned(), thumbprint.to_owned());
+        self.read(move |conn| Ok((read_login(conn, &id)?, read_device(conn, &thumbprint)?)))
+            .await
+    }
+
     async fn claim_pushed_login(
         &self,
         par_handle: &str,
@@ -1195,6 +1245,52 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn redeem_code_if(
+        &self,
+        id: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        code_challenge: &str,
+        now: i64,
+    ) -> Result<Option<(LoginRecord, Option<AccountRecord>)>, StoreError> {
+        let (id, client_id, redirect_uri, code_challenge) = (
+            id.to_owned(),
+            client_id.to_owned(),
+            redirect_uri.to_owned(),
+            code_challenge.to_owned(),
+        );
+        self.write(move |conn| {
+            let Some(row) = conn
+                .prepare_cached(&format!(
+                    "UPDATE login_transactions SET code_redeemed_at = ?5
+                     WHERE id = ?1 AND client_id = ?2 AND status = 'approved'
+                       AND code_redeemed_at IS NULL
+                       AND json_extract(request, '$.redirect_uri') = ?3
+                       AND json_extract(request, '$.code_challenge') = ?4
+                       AND EXISTS (SELECT 1 FROM relying_parties r
+                                   WHERE r.client_id = ?2 AND r.status = 'active')
+                     RETURNING {LOGIN_COLUMNS}"
+                ))
+                .map_err(db_error)?
+                .query_row(
+                    params![id, client_id, redirect_uri, code_challenge, now],
+                    login_row,
+                )
+                .optional()
+                .map_err(db_error)?
+            else {
+                return Ok(None);
+            };
+            let login = login_from(row)?;
+            let account = match login.account_id {
+                Some(account_id) => read_account(conn, account_id)?,
+                None => None,
+            };
+            Ok(Some((login, account)))
+        })
+        .await
+    }
+
     async fn mark_code_replayed(&self, transaction_id: &str, now: i64) -> Result<bool, StoreError> {
         let transaction_id = transaction_id.to_owned();
         self.write(move |conn| {
@@ -1287,22 +1383,7 @@ impl Store for SqliteStore {
         thumbprint: &str,
     ) -> Result<Option<(AccountRecord, DeviceRecord)>, StoreError> {
         let thumbprint = thumbprint.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached(&account_by_device_sql())
-                .map_err(db_error)?
-                .query_row([thumbprint], |row| {
-                    Ok((
-                        account_row(row)?,
-                        DeviceRecord {
-                            device_id: row.get(10)?,
-                            public_jwk: row.get(11)?,
-                        },
-                    ))
-                })
-                .optional()
-                .map_err(db_error)
-        })
-        .await
+        self.read(move |conn| read_device(conn, &thumbprint)).await
     }
 
     async fn account(&self, account_id: i64) -> Result<Option<AccountRecord>, StoreError> {

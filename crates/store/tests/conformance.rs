@@ -590,6 +590,24 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
         assert_eq!(with_client, store.login("t1").await.unwrap().unwrap());
         assert_eq!(rp, store.relying_party("c1").await.unwrap().unwrap());
         assert!(store.login_with_client("t0").await.unwrap().is_none());
+        let (_, _, account) = store
+            .login_with_client_and_account("t1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(account.is_none(), "no account before approval");
+        // A sign-in and a device key, each found or not, in one read.
+        let device = store.account_by_device("d1").await.unwrap().unwrap();
+        let (login_found, device_found) = store.login_and_device("t1", "d1").await.unwrap();
+        assert_eq!(login_found, Some(with_client.clone()));
+        assert_eq!(
+            device_found.map(|(a, d)| (a, d.public_jwk)),
+            Some((device.0.clone(), device.1.public_jwk.clone()))
+        );
+        let (login_found, device_found) = store.login_and_device("t0", "d1").await.unwrap();
+        assert!(login_found.is_none() && device_found.is_some());
+        let (login_found, device_found) = store.login_and_device("t1", "d0").await.unwrap();
+        assert!(login_found.is_some() && device_found.is_none());
         assert!(matches!(
             store.redeem_code("t1", 1_010).await.unwrap(),
             CodeRedemption::NotApproved
@@ -622,6 +640,13 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
                     account.map(|a| *a),
                     store.account(enrolled.account_id).await.unwrap()
                 );
+                let (_, rp, account) = store
+                    .login_with_client_and_account("t1")
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(rp.client_id, "c1");
+                assert_eq!(account, store.account(enrolled.account_id).await.unwrap());
             }
             other => panic!("{other:?}"),
         }
@@ -682,6 +707,81 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
                 .unwrap()
                 .is_none()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_one_statement_redemption_holds_every_condition() {
+    use cyberid_store::{CodeRedemption, LoginOutcome, LoginStatus};
+    for_each_backend(|store| async move {
+        let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        let mut new_login = login("t1", LoginStatus::Pending, None);
+        new_login.request =
+            r#"{"redirect_uri":"https://rp.example/cb","code_challenge":"chal-1"}"#.into();
+        assert!(store.insert_login(&new_login).await.unwrap());
+        let redeem = |client: &'static str, uri: &'static str, challenge: &'static str| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .redeem_code_if("t1", client, uri, challenge, 1_020)
+                    .await
+                    .unwrap()
+            }
+        };
+        let right = ("c1", "https://rp.example/cb", "chal-1");
+        // Not approved yet.
+        assert!(redeem(right.0, right.1, right.2).await.is_none());
+        let approved = LoginOutcome::Approved {
+            account_id: enrolled.account_id,
+            level: "L1".into(),
+            claims: vec![],
+            auth_time: 1_005,
+            reset: vec![],
+        };
+        assert!(store.finish_login("t1", &approved, 1_010).await.unwrap());
+        // Another client, another redirect URI, another challenge: nothing changes.
+        assert!(redeem("c2", right.1, right.2).await.is_none());
+        assert!(
+            redeem(right.0, "https://rp.example/other", right.2)
+                .await
+                .is_none()
+        );
+        assert!(redeem(right.0, right.1, "chal-2").await.is_none());
+        // A suspended client: nothing changes.
+        store.set_relying_party_suspended("c1", true).await.unwrap();
+        assert!(redeem(right.0, right.1, right.2).await.is_none());
+        assert!(
+            store
+                .login("t1")
+                .await
+                .unwrap()
+                .unwrap()
+                .code_redeemed_at
+                .is_none()
+        );
+        store
+            .set_relying_party_suspended("c1", false)
+            .await
+            .unwrap();
+        let (redeemed, account) = redeem(right.0, right.1, right.2).await.unwrap();
+        assert_eq!(
+            redeemed.code_redeemed_at,
+            Some(1_020),
+            "{}",
+            store.backend()
+        );
+        assert_eq!(account, store.account(enrolled.account_id).await.unwrap());
+        // Once only; the careful path then sees the replay.
+        assert!(redeem(right.0, right.1, right.2).await.is_none());
+        assert!(matches!(
+            store.redeem_code("t1", 1_021).await.unwrap(),
+            CodeRedemption::AlreadyRedeemed
+        ));
     })
     .await;
 }

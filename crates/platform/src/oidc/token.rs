@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::{b64, sha256};
 use cyberid_domain::AssuranceLevel;
-use cyberid_store::CodeRedemption;
+use cyberid_store::{AccountRecord, CodeRedemption, LoginRecord, RelyingParty};
 use serde_json::{Map, Value, json};
 
 use super::authorize::check_authorization_code;
@@ -53,40 +53,30 @@ pub async fn token(
         .ok_or_else(|| ApiError::bad_request("invalid_request", "code is required"))?;
     let id = check_authorization_code(&platform, code)
         .ok_or_else(|| invalid_grant("the code is not valid"))?;
-    let (login, client) = platform
-        .store
-        .login_with_client(id)
-        .await?
-        .ok_or_else(|| invalid_grant("the code is not valid"))?;
-    if login.client_id != rp.client_id {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
-    // The authentication above used this node's cached registration; this is the store's.
-    if client.suspended {
-        return Err(client_auth::invalid_client("this client is suspended"));
-    }
+    let now = crate::now();
+    // The common case in one statement; anything off, and the slow path below finds out
+    // what, with the precise error.
+    let fast = match (params.get("redirect_uri"), params.get("code_verifier")) {
+        (Some(redirect_uri), Some(verifier)) if well_formed_verifier(verifier) => {
+            platform
+                .store
+                .redeem_code_if(
+                    id,
+                    &rp.client_id,
+                    redirect_uri,
+                    &b64::encode(sha256(verifier.as_bytes())),
+                    now,
+                )
+                .await?
+        }
+        _ => None,
+    };
+    let (login, account) = match fast {
+        Some(redeemed) => redeemed,
+        None => redeem_checked(&platform, &rp, &params, id, now).await?,
+    };
     let request: AuthorizationRequest = serde_json::from_str(&login.request)
         .map_err(|e| ApiError::internal("stored request", e))?;
-    if params.get("redirect_uri") != Some(request.redirect_uri.as_str()) {
-        return Err(invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    check_pkce(params.get("code_verifier"), &request.code_challenge)?;
-    let now = crate::now();
-    // Redeem before checking expiry, so that a late replay is still seen as one.
-    let (login, account) = match platform.store.redeem_code(id, now).await? {
-        CodeRedemption::Redeemed { login, account } => (login, account),
-        CodeRedemption::AlreadyRedeemed => {
-            // RFC 6749 §4.1.2: a replayed code revokes what it was used for.
-            platform.store.mark_code_replayed(id, now).await?;
-            tracing::warn!("authorization code replayed; the tokens it issued are revoked");
-            return Err(invalid_grant(
-                "the code was already used; the tokens issued with it are revoked",
-            ));
-        }
-        CodeRedemption::NotApproved => return Err(invalid_grant("the sign-in was not approved")),
-    };
     if login
         .auth_time
         .is_some_and(|t| t + CODE_LIFETIME_SECONDS <= now)
@@ -179,14 +169,62 @@ pub fn check_access_token<'a>(platform: &Platform, token: &'a str, now: i64) -> 
 }
 
 /// RFC 7636 S256: base64url(SHA-256(verifier)) must equal the challenge.
+/// Every check of a code exchange, one after the other, each with its own error; then the
+/// redemption (a replay revokes what the code gave).
+async fn redeem_checked(
+    platform: &Platform,
+    rp: &RelyingParty,
+    params: &Params,
+    id: &str,
+    now: i64,
+) -> Result<(LoginRecord, Option<AccountRecord>), ApiError> {
+    let (login, client) = platform
+        .store
+        .login_with_client(id)
+        .await?
+        .ok_or_else(|| invalid_grant("the code is not valid"))?;
+    if login.client_id != rp.client_id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    // The client authentication used this node's cached registration; this is the store's.
+    if client.suspended {
+        return Err(client_auth::invalid_client("this client is suspended"));
+    }
+    let request: AuthorizationRequest = serde_json::from_str(&login.request)
+        .map_err(|e| ApiError::internal("stored request", e))?;
+    if params.get("redirect_uri") != Some(request.redirect_uri.as_str()) {
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_pkce(params.get("code_verifier"), &request.code_challenge)?;
+    // Redeem before checking expiry, so that a late replay is still seen as one.
+    match platform.store.redeem_code(id, now).await? {
+        CodeRedemption::Redeemed { login, account } => Ok((*login, account.map(|a| *a))),
+        CodeRedemption::AlreadyRedeemed => {
+            // RFC 6749 §4.1.2: a replayed code revokes what it was used for.
+            platform.store.mark_code_replayed(id, now).await?;
+            tracing::warn!("authorization code replayed; the tokens it issued are revoked");
+            Err(invalid_grant(
+                "the code was already used; the tokens issued with it are revoked",
+            ))
+        }
+        CodeRedemption::NotApproved => Err(invalid_grant("the sign-in was not approved")),
+    }
+}
+
+/// RFC 7636 §4.1: 43 to 128 unreserved characters.
+fn well_formed_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
 fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), ApiError> {
     let verifier = verifier
         .ok_or_else(|| ApiError::bad_request("invalid_request", "code_verifier is required"))?;
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    if !well_formed || b64::encode(sha256(verifier.as_bytes())) != challenge {
+    if !well_formed_verifier(verifier) || b64::encode(sha256(verifier.as_bytes())) != challenge {
         return Err(invalid_grant("PKCE verification failed"));
     }
     Ok(())

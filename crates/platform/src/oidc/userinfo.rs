@@ -35,11 +35,13 @@ pub async fn userinfo(
     let now = crate::now();
     let login_id = super::token::check_access_token(&platform, token.trim(), now)
         .ok_or_else(|| invalid_token("the access token is unknown or expired"))?;
-    let (login, rp) = platform
+    let (login, rp, account) = platform
         .store
-        .login_with_client(login_id)
+        .login_with_client_and_account(login_id)
         .await?
-        .filter(|(login, _)| login.code_redeemed_at.is_some() && login.code_replayed_at.is_none())
+        .filter(|(login, _, _)| {
+            login.code_redeemed_at.is_some() && login.code_replayed_at.is_none()
+        })
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
     if rp.suspended {
         return Err(invalid_token("the client may not use this token"));
@@ -47,10 +49,7 @@ pub async fn userinfo(
     let account_id = login
         .account_id
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
-    let account = platform
-        .store
-        .account(account_id)
-        .await?
+    let account = account
         .filter(|account| account.status == "active")
         .ok_or_else(|| invalid_token("the holder's Cyberspace ID is not active"))?;
     // Claims beyond the defaults flow only while the holder's consent stands.
