@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use cyberid_domain::{CitizenIdNumber, PersonRecord};
 use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
-use cyberid_store::{Durability, RegistryImportError};
+use cyberid_store::{Durability, RegistryChunk, RegistryImportError};
 use rand::SeedableRng;
 use serde_json::json;
 
@@ -206,7 +206,7 @@ async fn import(
     // it again: skip the per-commit fsync.
     let store = cyberid_store::open(&store_args.location_with(Durability::Normal)).await?;
     let reader = open_registry_file(file)?;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<PersonRecord>, String>>(2);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<RegistryChunk>(2);
     let producer = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(batch);
         let mut read = 0u64;
@@ -214,7 +214,7 @@ async fn import(
             match record {
                 Ok(record) => chunk.push(record),
                 Err(e) => {
-                    let _ = sender.blocking_send(Err(e.to_string()));
+                    let _ = sender.blocking_send(RegistryChunk::Failed(e.to_string()));
                     return;
                 }
             }
@@ -224,31 +224,25 @@ async fn import(
             }
             if chunk.len() == batch {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch));
-                if sender.blocking_send(Ok(full)).is_err() {
+                if sender.blocking_send(RegistryChunk::Records(full)).is_err() {
                     return;
                 }
             }
         }
-        if !chunk.is_empty() {
-            let _ = sender.blocking_send(Ok(chunk));
+        if !chunk.is_empty() && sender.blocking_send(RegistryChunk::Records(chunk)).is_err() {
+            return;
         }
+        // Only a reader that got to the end says so; anything else imports nothing.
+        let _ = sender.blocking_send(RegistryChunk::End);
     });
     let started = Instant::now();
-    let records = store
-        .registry_import(receiver)
-        .await
-        .map_err(|e| match e {
-            RegistryImportError::Source {
-                message,
-                records_read,
-            } => Failure {
-                code: "invalid_registry_file".into(),
-                description: format!(
-                    "{message} (after {records_read} good records; nothing was imported: fix the file and import again)"
-                ),
-            },
-            RegistryImportError::Store(e) => Failure::from(e),
-        })?;
+    let records = store.registry_import(receiver).await.map_err(|e| match e {
+        RegistryImportError::Source { message, .. } => Failure {
+            code: "invalid_registry_file".into(),
+            description: format!("{message} (nothing was imported: fix the file and import again)"),
+        },
+        RegistryImportError::Store(e) => Failure::from(e),
+    })?;
     producer.await?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ImportSummary {

@@ -41,9 +41,19 @@ pub enum StoreError {
     Migration(String),
 }
 
-/// Batches of registry records for [`Store::registry_import`], as a reader of the source
-/// produces them; an `Err` names what is wrong with the source and abandons the import.
-pub type RegistryBatches = tokio::sync::mpsc::Receiver<Result<Vec<PersonRecord>, String>>;
+/// What a registry source sends to [`Store::registry_import`], in order.
+#[derive(Debug)]
+pub enum RegistryChunk {
+    Records(Vec<PersonRecord>),
+    /// The source ended cleanly: what was sent may be merged.
+    End,
+    /// The source failed (the text says where and why): nothing is imported.
+    Failed(String),
+}
+
+/// The channel a registry source feeds. A source that stops without [`RegistryChunk::End`]
+/// (its reader failed or panicked) imports nothing.
+pub type RegistryBatches = tokio::sync::mpsc::Receiver<RegistryChunk>;
 
 /// What [`Store::login_and_device`] found.
 pub type LoginAndDevice = (Option<LoginRecord>, Option<(AccountRecord, DeviceRecord)>);
@@ -51,7 +61,8 @@ pub type LoginAndDevice = (Option<LoginRecord>, Option<(AccountRecord, DeviceRec
 /// Why a registry import changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryImportError {
-    /// The source went bad after `records_read` good records; none were imported.
+    /// The source failed or stopped early after `records_read` records reached the store;
+    /// none were imported.
     #[error("{message}")]
     Source { message: String, records_read: u64 },
     #[error(transparent)]
@@ -132,7 +143,10 @@ pub trait Store: Send + Sync + 'static {
     /// Imports a whole registry source: every batch is staged as it arrives and the lot is
     /// merged into the registry in ID-number order at the end (the last record for an ID
     /// number wins), so the primary-key index is written in order whatever its size. If
-    /// the source fails, nothing is imported. Returns how many records were read.
+    /// the source fails or stops before its end, nothing is imported. A database failure
+    /// during the merge rolls back on PostgreSQL and may leave SQLite partly merged (the
+    /// merge runs in chunks); importing again completes it. Returns how many records were
+    /// read.
     async fn registry_import(&self, batches: RegistryBatches) -> Result<u64, RegistryImportError>;
 
     async fn registry_find(&self, id: &CitizenIdNumber)

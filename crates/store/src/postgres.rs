@@ -15,9 +15,9 @@ use crate::login::{from_json, to_json};
 use crate::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, EnrolError, EnrolledAccount,
     Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus,
-    NewAccount, NewLogin, RegistryBatches, RegistryImportError, RelyingParty, ResumedEnrolment,
-    STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint, normalise_registry_batch,
-    registry_record,
+    NewAccount, NewLogin, RegistryBatches, RegistryChunk, RegistryImportError, RelyingParty,
+    ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint,
+    normalise_registry_batch, registry_record,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -425,11 +425,23 @@ impl Store for PostgresStore {
         .await
         .map_err(db_error)?;
         let mut records_read = 0u64;
-        while let Some(batch) = batches.recv().await {
-            let batch = batch.map_err(|message| RegistryImportError::Source {
-                message,
-                records_read,
-            })?;
+        loop {
+            let batch = match batches.recv().await {
+                Some(RegistryChunk::Records(batch)) => batch,
+                Some(RegistryChunk::End) => break,
+                Some(RegistryChunk::Failed(message)) => {
+                    return Err(RegistryImportError::Source {
+                        message,
+                        records_read,
+                    });
+                }
+                None => {
+                    return Err(RegistryImportError::Source {
+                        message: "the registry source stopped before its end".into(),
+                        records_read,
+                    });
+                }
+            };
             let sink = tx
                 .copy_in(
                     "COPY registry_staging (seq, id_number, name, birth_date, sex, face)

@@ -21,9 +21,9 @@ use crate::login::{from_json, to_json};
 use crate::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, Durability, EnrolError,
     EnrolledAccount, Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord,
-    LoginStatus, NewAccount, NewLogin, RegistryBatches, RegistryImportError, RelyingParty,
-    ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint,
-    normalise_registry_batch, registry_record,
+    LoginStatus, NewAccount, NewLogin, RegistryBatches, RegistryChunk, RegistryImportError,
+    RelyingParty, ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError,
+    failpoint, normalise_registry_batch, registry_record,
 };
 
 pub const DATABASE_FILE: &str = "cyberid.db";
@@ -221,6 +221,33 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// second or so.
 const IMPORT_MERGE_CHUNK: i64 = 200_000;
 
+const SCRATCH_PREFIX: &str = "registry-import-";
+const SCRATCH_SUFFIX: &str = ".scratch";
+
+/// Deletes scratch files of imports whose process is gone (killed mid-import): the file
+/// names the process, and a running one may still be using its own.
+fn remove_abandoned_scratch_files(database: &Path) {
+    let Some(dir) = database.parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|n| n.strip_suffix(SCRATCH_SUFFIX))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Deletes the import's scratch file however the import ends.
 struct ScratchFile(PathBuf);
 
@@ -241,8 +268,11 @@ fn import_registry(
     durability: Durability,
     batches: &mut RegistryBatches,
 ) -> Result<u64, RegistryImportError> {
-    let scratch =
-        ScratchFile(path.with_file_name(format!("registry-import-{}.scratch", std::process::id())));
+    remove_abandoned_scratch_files(path);
+    let scratch = ScratchFile(path.with_file_name(format!(
+        "{SCRATCH_PREFIX}{}{SCRATCH_SUFFIX}",
+        std::process::id()
+    )));
     let _ = std::fs::remove_file(&scratch.0);
     create_private(&scratch.0)?;
     let scratch_name = scratch.0.to_str().ok_or_else(|| {
@@ -261,11 +291,23 @@ fn import_registry(
     .map_err(db_error)?;
 
     let mut records_read = 0u64;
-    while let Some(batch) = batches.blocking_recv() {
-        let batch = batch.map_err(|message| RegistryImportError::Source {
-            message,
-            records_read,
-        })?;
+    loop {
+        let batch = match batches.blocking_recv() {
+            Some(RegistryChunk::Records(batch)) => batch,
+            Some(RegistryChunk::End) => break,
+            Some(RegistryChunk::Failed(message)) => {
+                return Err(RegistryImportError::Source {
+                    message,
+                    records_read,
+                });
+            }
+            None => {
+                return Err(RegistryImportError::Source {
+                    message: "the registry source stopped before its end".into(),
+                    records_read,
+                });
+            }
+        };
         let tx = conn.transaction().map_err(db_error)?;
         {
             let mut insert = tx
@@ -1561,6 +1603,40 @@ mod statement_cache {
             .unwrap()
             .get_status(rusqlite::StatementStatus::RePrepare);
         assert_eq!(reprepared, 0);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod import_scratch {
+    use super::*;
+
+    /// An import clears scratch files left by killed imports, and only theirs.
+    #[tokio::test]
+    async fn abandoned_scratch_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Durability::Normal)
+            .await
+            .unwrap();
+        // Above Linux's largest process id, so never a live process; pid 1 always is.
+        let abandoned = dir
+            .path()
+            .join(format!("{SCRATCH_PREFIX}4294967295{SCRATCH_SUFFIX}"));
+        let live = dir
+            .path()
+            .join(format!("{SCRATCH_PREFIX}1{SCRATCH_SUFFIX}"));
+        std::fs::write(&abandoned, b"x").unwrap();
+        std::fs::write(&live, b"x").unwrap();
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        sender.send(RegistryChunk::End).await.unwrap();
+        assert_eq!(store.registry_import(receiver).await.unwrap(), 0);
+        assert!(!abandoned.exists());
+        assert!(live.exists());
+        let ours = dir.path().join(format!(
+            "{SCRATCH_PREFIX}{}{SCRATCH_SUFFIX}",
+            std::process::id()
+        ));
+        assert!(!ours.exists());
     }
 }
 

@@ -9,7 +9,7 @@ use cyberid_domain::{NetworkNumber, PersonName, PersonRecord};
 use cyberid_registry::generate::Generator;
 use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
 use cyberid_store::{
-    Durability, EnrolError, NewAccount, STATUS_LIST_CAPACITY, Store, StoreLocation,
+    Durability, EnrolError, NewAccount, RegistryChunk, STATUS_LIST_CAPACITY, Store, StoreLocation,
 };
 
 fn report_skipped_postgres() {
@@ -128,11 +128,11 @@ async fn registry_round_trip_and_upsert() {
     .await;
 }
 
-/// Sends `batches` down a channel as a registry source does; `Err` items are source faults.
-fn source(batches: Vec<Result<Vec<PersonRecord>, String>>) -> cyberid_store::RegistryBatches {
-    let (sender, receiver) = tokio::sync::mpsc::channel(batches.len().max(1));
-    for batch in batches {
-        sender.try_send(batch).unwrap();
+/// Sends `chunks` down a channel as a registry source does, then closes it.
+fn source(chunks: Vec<RegistryChunk>) -> cyberid_store::RegistryBatches {
+    let (sender, receiver) = tokio::sync::mpsc::channel(chunks.len().max(1));
+    for chunk in chunks {
+        sender.try_send(chunk).unwrap();
     }
     receiver
 }
@@ -154,9 +154,12 @@ async fn registry_import_merges_in_order_and_a_bad_source_imports_nothing() {
         second_take.name = PersonName::parse("孙八").unwrap();
         let read = store
             .registry_import(source(vec![
-                Ok(new_people[..200].to_vec()),
-                Ok(vec![updated.clone(), first_take]),
-                Ok([new_people[200..].to_vec(), vec![second_take.clone()]].concat()),
+                RegistryChunk::Records(new_people[..200].to_vec()),
+                RegistryChunk::Records(vec![updated.clone(), first_take]),
+                RegistryChunk::Records(
+                    [new_people[200..].to_vec(), vec![second_take.clone()]].concat(),
+                ),
+                RegistryChunk::End,
             ]))
             .await
             .unwrap();
@@ -183,24 +186,32 @@ async fn registry_import_merges_in_order_and_a_bad_source_imports_nothing() {
             }
         }
 
-        // A source that fails after good batches leaves the registry as it was.
+        // A source that fails after good batches, or stops without saying it reached its
+        // end (a reader that crashed), leaves the registry as it was.
         let strangers = records(50, 8);
-        let error = store
-            .registry_import(source(vec![
-                Ok(strangers.clone()),
-                Err("line 51: not a registry record".into()),
-            ]))
-            .await
-            .unwrap_err();
-        match error {
-            cyberid_store::RegistryImportError::Source {
-                message,
-                records_read,
-            } => {
-                assert_eq!(records_read, 50);
-                assert!(message.contains("line 51"), "{message}");
+        for (ending, expected) in [
+            (
+                Some(RegistryChunk::Failed(
+                    "line 51: not a registry record".into(),
+                )),
+                "line 51",
+            ),
+            (None, "stopped before its end"),
+        ] {
+            let chunks = [RegistryChunk::Records(strangers.clone())]
+                .into_iter()
+                .chain(ending)
+                .collect();
+            match store.registry_import(source(chunks)).await.unwrap_err() {
+                cyberid_store::RegistryImportError::Source {
+                    message,
+                    records_read,
+                } => {
+                    assert_eq!(records_read, 50);
+                    assert!(message.contains(expected), "{message}");
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
         assert_eq!(store.counts().await.unwrap().registry_people, 430);
         assert!(

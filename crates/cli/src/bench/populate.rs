@@ -14,7 +14,7 @@ use cyberid_domain::{MIN_SELF_ENROLMENT_AGE, PersonRecord, age_on};
 use cyberid_platform::enrolment::{holder_attributes_of, new_account};
 use cyberid_platform::keys::PlatformKeys;
 use cyberid_registry::generate::{Generator, REFERENCE_DATE};
-use cyberid_store::NewAccount;
+use cyberid_store::{NewAccount, RegistryChunk};
 use serde_json::json;
 
 use crate::store_args::StoreArgs;
@@ -67,7 +67,7 @@ pub async fn run(args: PopulateArgs) -> CliResult {
         .max(args.accounts);
     let started = Instant::now();
     let (seed, offset) = (args.seed, args.offset);
-    let (sender, batches) = tokio::sync::mpsc::channel::<Result<Vec<PersonRecord>, String>>(2);
+    let (sender, batches) = tokio::sync::mpsc::channel::<RegistryChunk>(2);
     let producer = tokio::task::spawn_blocking(move || {
         let mut generator = Generator::new(seed).skip(offset as usize);
         let mut left = registry_records;
@@ -75,10 +75,14 @@ pub async fn run(args: PopulateArgs) -> CliResult {
             let take = left.min(20_000) as usize;
             let batch: Vec<PersonRecord> = generator.by_ref().take(take).collect();
             left -= take as u64;
-            if batch.is_empty() || sender.blocking_send(Ok(batch)).is_err() {
+            if batch.is_empty() {
                 break;
             }
+            if sender.blocking_send(RegistryChunk::Records(batch)).is_err() {
+                return;
+            }
         }
+        let _ = sender.blocking_send(RegistryChunk::End);
     });
     store.registry_import(batches).await?;
     producer.await?;

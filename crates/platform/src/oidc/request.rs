@@ -19,6 +19,11 @@ impl Params {
     pub fn parse(encoded: &[u8]) -> Result<Self, String> {
         let mut map = HashMap::new();
         for (name, value) in form_urlencoded::parse(encoded) {
+            // No OAuth parameter has a use for NUL, and stored requests must stay valid for
+            // PostgreSQL's JSON functions, which refuse `\u0000`.
+            if name.contains('\0') || value.contains('\0') {
+                return Err(format!("the parameter {name} contains a NUL character"));
+            }
             if map.insert(name.to_string(), value.to_string()).is_some() {
                 return Err(format!("the parameter {name} is given more than once"));
             }
@@ -288,6 +293,8 @@ mod tests {
     fn parameters_may_not_repeat() {
         assert!(Params::parse(b"a=1&b=2").is_ok());
         assert!(Params::parse(b"a=1&a=2").is_err());
+        assert!(Params::parse(b"state=x%00y").is_err());
+        assert!(Params::parse(b"st%00ate=x").is_err());
         assert_eq!(Params::parse(b"a=&b=x").unwrap().get("a"), None);
     }
 

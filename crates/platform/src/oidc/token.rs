@@ -58,7 +58,7 @@ pub async fn token(
     // what, with the precise error.
     let fast = match (params.get("redirect_uri"), params.get("code_verifier")) {
         (Some(redirect_uri), Some(verifier)) if well_formed_verifier(verifier) => {
-            platform
+            let redeemed = platform
                 .store
                 .redeem_code_if(
                     id,
@@ -67,7 +67,13 @@ pub async fn token(
                     &b64::encode(sha256(verifier.as_bytes())),
                     now,
                 )
-                .await?
+                .await;
+            // A stored request the database cannot read as JSON must not make its code
+            // unusable: the step-by-step path parses it here instead.
+            redeemed.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "one-statement code redemption failed; checking step by step");
+                None
+            })
         }
         _ => None,
     };
