@@ -71,6 +71,28 @@ fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .map_err(db_error)
 }
 
+/// Runs `work` inside a savepoint taken through cached statements (rusqlite's `Savepoint`
+/// parses its SQL on every use, and the sign-in's writes take one each). The writer already
+/// wraps each job in a savepoint; this one keeps a job atomic when it runs outside a group
+/// transaction too (see [`run_writer`]).
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    run_cached(conn, "SAVEPOINT job")?;
+    match work(conn) {
+        Ok(value) => {
+            run_cached(conn, "RELEASE job")?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = run_cached(conn, "ROLLBACK TO job");
+            let _ = run_cached(conn, "RELEASE job");
+            Err(e)
+        }
+    }
+}
+
 /// The writer thread: takes the first waiting write, then every other already waiting,
 /// and commits them as one transaction.
 fn run_writer(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
@@ -1212,20 +1234,20 @@ impl Store for SqliteStore {
                     claims,
                     auth_time,
                     reset,
-                } => {
-                    let tx = conn.savepoint().map_err(db_error)?;
-                    let changed = tx
+                } => in_savepoint(conn, |conn| {
+                    let changed = conn
                         .prepare_cached(
                             "UPDATE login_transactions
                              SET status = 'approved', account_id = ?3, level = ?4, claims = ?5, auth_time = ?6
                              WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2",
                         )
                         .map_err(db_error)?
-                        .execute(params![id, now, account_id, level, to_json(&claims), auth_time]);
-                    if matches!(changed, Ok(1)) {
+                        .execute(params![id, now, account_id, level, to_json(&claims), auth_time])
+                        .map_err(db_error)?;
+                    if changed == 1 {
                         for factor in reset {
                             let column = factor.column();
-                            tx.prepare_cached(&format!(
+                            conn.prepare_cached(&format!(
                                 "UPDATE accounts SET {column} = 0 WHERE id = ?1 AND {column} <> 0"
                             ))
                             .map_err(db_error)?
@@ -1233,18 +1255,18 @@ impl Store for SqliteStore {
                             .map_err(db_error)?;
                         }
                     }
-                    tx.commit().map_err(db_error)?;
-                    changed
-                }
+                    Ok(changed)
+                })?,
                 LoginOutcome::Refused { status, error } => conn
                     .prepare_cached(
                         "UPDATE login_transactions SET status = ?3, error = ?4
                          WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2",
                     )
                     .map_err(db_error)?
-                    .execute(params![id, now, status.as_str(), error]),
+                    .execute(params![id, now, status.as_str(), error])
+                    .map_err(db_error)?,
             };
-            changed.map(|n| n == 1).map_err(db_error)
+            Ok(changed == 1)
         })
         .await
     }
@@ -1356,27 +1378,27 @@ impl Store for SqliteStore {
     ) -> Result<Option<u32>, StoreError> {
         let (login_id, approval_digest) = (login_id.to_owned(), approval_digest.to_vec());
         self.write(move |conn| {
-            let tx = conn.savepoint().map_err(db_error)?;
-            let count: Option<u32> = tx
-                .prepare_cached(
-                    "UPDATE accounts SET pin_failures = pin_failures + 1
-                     WHERE id = ?1 AND pin_failures < ?2 RETURNING pin_failures",
-                )
-                .map_err(db_error)?
-                .query_row(params![account_id, limit], |row| row.get(0))
-                .optional()
-                .map_err(db_error)?;
-            if count.is_some() {
-                tx.prepare_cached(
-                    "UPDATE login_transactions SET pin_evaluated = 1, approval_digest = ?2
-                     WHERE id = ?1 AND status = 'pending'",
-                )
-                .map_err(db_error)?
-                .execute(params![login_id, approval_digest])
-                .map_err(db_error)?;
-            }
-            tx.commit().map_err(db_error)?;
-            Ok(count)
+            in_savepoint(conn, |conn| {
+                let count: Option<u32> = conn
+                    .prepare_cached(
+                        "UPDATE accounts SET pin_failures = pin_failures + 1
+                         WHERE id = ?1 AND pin_failures < ?2 RETURNING pin_failures",
+                    )
+                    .map_err(db_error)?
+                    .query_row(params![account_id, limit], |row| row.get(0))
+                    .optional()
+                    .map_err(db_error)?;
+                if count.is_some() {
+                    conn.prepare_cached(
+                        "UPDATE login_transactions SET pin_evaluated = 1, approval_digest = ?2
+                         WHERE id = ?1 AND status = 'pending'",
+                    )
+                    .map_err(db_error)?
+                    .execute(params![login_id, approval_digest])
+                    .map_err(db_error)?;
+                }
+                Ok(count)
+            })
         })
         .await
     }
