@@ -314,6 +314,8 @@ async fn sign_in_with_cyberspace_id_in_a_real_browser() {
     );
     browser.click("#cyberid-signin").await;
 
+    // `/authorize` answers with the login page itself, whose script shows the sign-in's own
+    // URL (the one a reload or the wallet needs).
     browser.wait_for_url(|url| url.contains("/login/")).await;
     assert_eq!(browser.text("#rp-name").await, "Example Service");
     assert_eq!(browser.find_all("#qr svg").await.len(), 1, "QR code as SVG");

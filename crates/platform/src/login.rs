@@ -133,7 +133,7 @@ async fn page_inner(
             );
             redirect_error(platform, &request.redirect_uri, state, &expired)
         }
-        LoginStatus::Pending => login_page(platform, &login, &rp, &request)?,
+        LoginStatus::Pending => login_page(platform, &login.id, login.expires_at, &rp, &request)?,
         LoginStatus::Approved => {
             let code = authorization_code(platform, &login.id);
             redirect_to_client(platform, &request.redirect_uri, state, &[("code", &code)])
@@ -172,13 +172,16 @@ fn same_browser(headers: &HeaderMap, login: &LoginRecord) -> bool {
         .any(|(_, value)| constant_time_eq(&sha256(value.as_bytes()), expected))
 }
 
-fn login_page(
+/// The page a browser shows while sign-in `id` waits for the wallet: who asks, for what, at
+/// which level, the QR code and link for the wallet, and the number to compare.
+pub(crate) fn login_page(
     platform: &Platform,
-    login: &LoginRecord,
+    id: &str,
+    expires_at: i64,
     rp: &RelyingParty,
     request: &AuthorizationRequest,
 ) -> Result<Response, ApiError> {
-    let page_url = format!("{}{LOGIN_PAGE_PREFIX}{}", platform.issuer, login.id);
+    let page_url = format!("{}{LOGIN_PAGE_PREFIX}{id}", platform.issuer);
     let wallet_link = format!(
         "{WALLET_LINK_PREFIX}{}",
         form_urlencoded::byte_serialize(page_url.as_bytes()).collect::<String>()
@@ -192,8 +195,8 @@ fn login_page(
         level_text: level_text(request.level),
         qr_svg,
         wallet_link,
-        number_match: number_match(platform, &login.id),
-        minutes: ((login.expires_at - crate::now()).max(0) + 59) / 60,
+        number_match: number_match(platform, id),
+        minutes: ((expires_at - crate::now()).max(0) + 59) / 60,
         status_url: format!("{page_url}/status"),
         script_url: format!("{}/static/login.js", platform.issuer_path),
         page_url,

@@ -102,8 +102,30 @@ async fn begin(h: &Harness, base: &str, client: &Client, extra: &[(&str, &str)])
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
-    finish_begin(h, &response, verifier, state, nonce)
+    assert_eq!(response.status(), 200, "the login page itself");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = response.text().await.unwrap();
+    // The page's script continues at the sign-in's own page.
+    let login_url = page
+        .split("data-page=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        login_url.starts_with(&format!("{}/login/", h.url)),
+        "{login_url}"
+    );
+    let id = login_url.rsplit('/').next().unwrap().to_owned();
+    Flow {
+        login_url,
+        id,
+        cookie,
+        verifier,
+        state,
+        nonce,
+    }
 }
 
 fn finish_begin(

@@ -418,12 +418,16 @@ async fn approved_code(context: &Context, worker: usize) -> Result<Minted, Strin
         "{server}/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fbench-callback&scope=openid&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256{acr}",
         context.client_id
     );
+    // `/authorize` answers with the login page (QR code and all), which names the
+    // sign-in's own page, where the browser continues once the wallet has decided.
     let started = http
         .get(&authorize)
         .send()
         .await
         .map_err(failure("authorize"))?;
-    let login_page = location(&started)?;
+    if !started.status().is_success() {
+        return Err(format!("authorize: HTTP {}", started.status()));
+    }
     let cookie = started
         .headers()
         .get("set-cookie")
@@ -431,16 +435,13 @@ async fn approved_code(context: &Context, worker: usize) -> Result<Minted, Strin
         .and_then(|v| v.split(';').next())
         .ok_or("no login cookie")?
         .to_owned();
-    let page = http
-        .get(&login_page)
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .map_err(failure("login page"))?;
-    if !page.status().is_success() {
-        return Err(format!("login page: HTTP {}", page.status()));
-    }
-    page.bytes().await.map_err(failure("login page"))?;
+    let page = started.text().await.map_err(failure("login page"))?;
+    let login_page = page
+        .split("data-page=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the login page names no sign-in page")?
+        .to_owned();
 
     let id = login_page.rsplit('/').next().unwrap_or_default().to_owned();
     let key = &wallet.device_key;

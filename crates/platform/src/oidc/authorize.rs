@@ -73,7 +73,25 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
         Err(error) => return refuse(platform, &rp, &redirect_uri, state.as_deref(), &error).await,
     };
     match start_login(platform, &request, None, LoginStatus::Pending).await {
-        Ok(Some((id, cookie))) => to_login_page(platform, &id, cookie.as_deref()),
+        // The login page at once, rather than a redirect to it: one exchange fewer for every
+        // sign-in. Its script continues at `/login/{id}`; reloading this URL starts a new
+        // sign-in (the first simply expires).
+        Ok(Some(started)) => {
+            let page =
+                crate::login::login_page(platform, &started.id, started.expires_at, &rp, &request);
+            match page {
+                Ok(mut response) => {
+                    set_login_cookie(
+                        platform,
+                        &mut response,
+                        &started.id,
+                        started.cookie.as_deref(),
+                    );
+                    response
+                }
+                Err(error) => error.into_response(),
+            }
+        }
         Ok(None) => suspended_page(),
         Err(error) => redirect_error(platform, &redirect_uri, state.as_deref(), &error),
     }
@@ -131,14 +149,21 @@ async fn load_client(
     }
 }
 
-/// Creates the sign-in; returns its id and, for a browser, the binding cookie's value;
-/// `None` (nothing created) if the client is suspended.
+/// A sign-in just stored.
+struct Started {
+    id: String,
+    /// The browser-binding cookie's value (front-channel requests only).
+    cookie: Option<String>,
+    expires_at: i64,
+}
+
+/// Creates the sign-in; `None` (nothing created) if the client is suspended.
 async fn start_login(
     platform: &Platform,
     request: &AuthorizationRequest,
     par_handle: Option<String>,
     status: LoginStatus,
-) -> Result<Option<(String, Option<String>)>, ApiError> {
+) -> Result<Option<Started>, ApiError> {
     let now = crate::now();
     let id = random::token::<16>();
     let cookie = (status == LoginStatus::Pending).then(random::token::<24>);
@@ -160,7 +185,11 @@ async fn start_login(
     if !platform.store.insert_login(&login).await? {
         return Ok(None);
     }
-    Ok(Some((id, cookie)))
+    Ok(Some(Started {
+        id,
+        cookie,
+        expires_at: login.expires_at,
+    }))
 }
 
 /// `/authorize?client_id=…&request_uri=…`: the browser arrives for a pushed request.
@@ -203,22 +232,28 @@ async fn authorize_pushed(platform: &Platform, rp: &RelyingParty, request_uri: &
 fn to_login_page(platform: &Platform, id: &str, cookie: Option<&str>) -> Response {
     let location = format!("{}{LOGIN_PAGE_PREFIX}{id}", platform.issuer);
     let mut response = see_other(&location);
-    if let Some(cookie) = cookie {
-        let secure = if platform.issuer.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
-        let value = format!(
-            "{LOGIN_COOKIE}={cookie}; Path={}{LOGIN_PAGE_PREFIX}{id}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            platform.issuer_path,
-            platform.config.login_lifetime_seconds.max(60) * 2
-        );
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-    }
+    set_login_cookie(platform, &mut response, id, cookie);
     response
+}
+
+/// Binds sign-in `id` to this browser: a cookie sent back only to its login page.
+fn set_login_cookie(platform: &Platform, response: &mut Response, id: &str, cookie: Option<&str>) {
+    let Some(cookie) = cookie else {
+        return;
+    };
+    let secure = if platform.issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{LOGIN_COOKIE}={cookie}; Path={}{LOGIN_PAGE_PREFIX}{id}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        platform.issuer_path,
+        platform.config.login_lifetime_seconds.max(60) * 2
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
 }
 
 pub fn see_other(location: &str) -> Response {
