@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         Command::Wallet(args) => (args.json(), "warn"),
         Command::Registry(args) => (args.json(), "warn"),
         Command::Admin(args) => (args.json(), "warn"),
-        Command::Bench(_) => (false, "warn"),
+        Command::Bench(args) => (args.json(), "warn"),
     };
     init_logging(log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -899,6 +899,81 @@ async fn interactive_approval_checks_the_number() {
     assert_eq!(json_of(&refused)["error"], "invalid_input");
 }
 
+/// The load drivers complete every operation against a real server (full sign-ins at L1
+/// and L2, code exchanges, enrolments), report the server's CPU and memory, and refuse a
+/// server that is not on this machine.
+#[tokio::test]
+async fn bench_commands_drive_a_server() {
+    let setup = Setup::new(false).await;
+    let server = setup.server(None);
+    let pid = server.child.id().to_string();
+    let run = |mode: &str, extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            mode,
+            "--server",
+            &server.url,
+            "--registry",
+            setup.path(&setup.registry),
+            "--count",
+            "12",
+            "--concurrency",
+            "3",
+            "--server-pid",
+            &pid,
+            "--json",
+        ];
+        if mode != "enrol" {
+            args.extend(["--data", setup.data()]);
+        }
+        args.extend_from_slice(extra);
+        ok_json(&args)
+    };
+    for (mode, extra) in [
+        ("login", vec!["--level", "1"]),
+        ("login", vec!["--level", "2"]),
+        ("token", vec![]),
+        ("enrol", vec!["--skip", "40"]),
+    ] {
+        let report = run(mode, &extra);
+        assert_eq!(
+            (report["completed"].as_u64(), report["errors"].as_u64()),
+            (Some(12), Some(0)),
+            "{mode} {extra:?}: {report}"
+        );
+        // A run this short may stay below one tick of the kernel's CPU clock: then there
+        // is no CPU figure rather than a false one.
+        let cpu = &report["server_cpu_ms_per_op"];
+        assert!(cpu.is_null() || cpu.as_f64().unwrap() > 0.0, "{report}");
+        assert!(report["server_rss_mb"].as_f64().unwrap() > 1.0, "{report}");
+        let p = &report["latency_ms"];
+        assert!(p["p50"].as_f64() <= p["p99"].as_f64(), "{report}");
+    }
+    let refused = cyberid(&[
+        "bench",
+        "login",
+        "--server",
+        "http://192.0.2.1:8080",
+        "--registry",
+        setup.path(&setup.registry),
+        "--data",
+        setup.data(),
+        "--count",
+        "1",
+        "--json",
+    ]);
+    assert!(!refused.status.success());
+    let refused = json_of(&refused);
+    assert_eq!(refused["error"], "invalid_input");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("this machine"),
+        "{refused}"
+    );
+}
+
 /// `bench populate` creates registry and accounts through the bulk paths; people who already
 /// have an account are passed over, and an offset adds new people.
 #[tokio::test]

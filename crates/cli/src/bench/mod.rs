@@ -25,11 +25,22 @@ pub struct BenchArgs {
     command: BenchCommand,
 }
 
+impl BenchArgs {
+    /// Whether the command asked for JSON (then failures are JSON too).
+    pub fn json(&self) -> bool {
+        match &self.command {
+            BenchCommand::Login(args) | BenchCommand::Token(args) => args.json,
+            BenchCommand::Populate(args) => args.json,
+            BenchCommand::Enrol { json, .. } => *json,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Full sign-ins as a relying party and a wallet make them: authorize, login page,
-    /// wallet open and approval (device-key signature, PIN at L2), back to the client, token
-    /// with client authentication, ID-token verification, userinfo.
+    /// Full sign-ins as a relying party and a wallet make them: authorize (answered with the
+    /// login page), wallet open and approval (device-key signature, PIN at L2), back to the
+    /// client, token with client authentication, ID-token verification, userinfo.
     Login(login::LoginArgs),
     /// Code exchanges only: sign-ins are approved untimed first, then each code is exchanged
     /// at the token endpoint (client authentication, PKCE), timed; the ID token is checked,
@@ -101,9 +112,10 @@ pub(crate) fn require_local(server: &str) -> Result<(), Failure> {
     if local.iter().any(|prefix| server.starts_with(prefix)) {
         Ok(())
     } else {
-        Err(Failure::from(
-            "load tests only target this machine (http://127.0.0.1:PORT)",
-        ))
+        Err(Failure {
+            code: "invalid_input".into(),
+            description: "load tests only target this machine (http://127.0.0.1:PORT)".into(),
+        })
     }
 }
 
@@ -196,8 +208,11 @@ async fn enrol_load(
     let cpu_after = server_pid.map(process_cpu_seconds).transpose()?;
     latencies.sort();
     let ok = latencies.len();
+    // Below one tick of the kernel's CPU clock (10 ms) nothing was measured: no figure.
     let cpu_ms_per_op = match (cpu_before, cpu_after) {
-        (Some(before), Some(after)) if ok > 0 => Some((after - before) * 1000.0 / ok as f64),
+        (Some(before), Some(after)) if ok > 0 && after > before => {
+            Some((after - before) * 1000.0 / ok as f64)
+        }
         _ => None,
     };
     if let Some(first) = errors.first() {

@@ -41,7 +41,7 @@ pub struct PopulateArgs {
     #[command(flatten)]
     store: StoreArgs,
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 fn database_bytes(data: &Path) -> u64 {
