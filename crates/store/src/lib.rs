@@ -366,7 +366,28 @@ pub fn failpoint(name: &str) {
     }
 }
 
-/// A registry batch as the backends store it: one record per ID number (the last one
+/// What an import does with the source's next message: `Some` batch to stage, `None` at the
+/// source's end (merge now); a failed source, or one that stopped without saying it ended,
+/// is an error and nothing is imported. `records_read` is how many came before.
+fn next_registry_batch(
+    received: Option<RegistryChunk>,
+    records_read: u64,
+) -> Result<Option<Vec<PersonRecord>>, RegistryImportError> {
+    match received {
+        Some(RegistryChunk::Records(batch)) => Ok(Some(batch)),
+        Some(RegistryChunk::End) => Ok(None),
+        Some(RegistryChunk::Failed(message)) => Err(RegistryImportError::Source {
+            message,
+            records_read,
+        }),
+        None => Err(RegistryImportError::Source {
+            message: "the registry source stopped before its end".into(),
+            records_read,
+        }),
+    }
+}
+
+/// A registry batch as SQLite's upsert stores it: one record per ID number (the last one
 /// wins, as if applied in order) and sorted by ID number, which makes B-tree inserts local.
 fn normalise_registry_batch(records: Vec<PersonRecord>) -> Vec<PersonRecord> {
     let mut records: Vec<(usize, PersonRecord)> = records.into_iter().enumerate().collect();

@@ -17,7 +17,7 @@ use crate::{
     Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus,
     NewAccount, NewLogin, RegistryBatches, RegistryChunk, RegistryImportError, RelyingParty,
     ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint,
-    normalise_registry_batch, registry_record,
+    next_registry_batch, registry_record,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -365,49 +365,19 @@ impl Store for PostgresStore {
     }
 
     async fn registry_upsert(&self, records: Vec<PersonRecord>) -> Result<(), StoreError> {
-        let records = normalise_registry_batch(records);
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        // COPY into a scratch table, then one set-based upsert: the bulk path.
-        tx.batch_execute("CREATE TEMP TABLE registry_import (LIKE registry_people) ON COMMIT DROP")
-            .await
-            .map_err(db_error)?;
-        let sink = tx
-            .copy_in(
-                "COPY registry_import (id_number, name, birth_date, sex, face) FROM STDIN BINARY",
-            )
-            .await
-            .map_err(db_error)?;
-        let mut writer = pin!(BinaryCopyInWriter::new(
-            sink,
-            &[Type::TEXT, Type::TEXT, Type::DATE, Type::TEXT, Type::BYTEA],
-        ));
-        for record in &records {
-            let face = record.face.to_bytes();
-            writer
-                .as_mut()
-                .write(&[
-                    &record.id_number.as_str(),
-                    &record.name.as_str(),
-                    &record.birth_date,
-                    &record.sex.as_str(),
-                    &&face[..],
-                ])
-                .await
-                .map_err(db_error)?;
+        // One batch through the bulk import: the same COPY and ordered upsert, one
+        // transaction, the last record for an ID number winning.
+        let (sender, batches) = tokio::sync::mpsc::channel(2);
+        for chunk in [RegistryChunk::Records(records), RegistryChunk::End] {
+            sender
+                .try_send(chunk)
+                .map_err(|_| StoreError::Database("registry batch channel closed".into()))?;
         }
-        writer.finish().await.map_err(db_error)?;
-        tx.execute(
-            "INSERT INTO registry_people (id_number, name, birth_date, sex, face)
-             SELECT id_number, name, birth_date, sex, face FROM registry_import
-             ON CONFLICT (id_number) DO UPDATE SET
-               name = EXCLUDED.name, birth_date = EXCLUDED.birth_date,
-               sex = EXCLUDED.sex, face = EXCLUDED.face",
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)
+        match self.registry_import(batches).await {
+            Ok(_) => Ok(()),
+            Err(RegistryImportError::Store(e)) => Err(e),
+            Err(RegistryImportError::Source { message, .. }) => Err(StoreError::Database(message)),
+        }
     }
 
     async fn registry_import(
@@ -425,23 +395,7 @@ impl Store for PostgresStore {
         .await
         .map_err(db_error)?;
         let mut records_read = 0u64;
-        loop {
-            let batch = match batches.recv().await {
-                Some(RegistryChunk::Records(batch)) => batch,
-                Some(RegistryChunk::End) => break,
-                Some(RegistryChunk::Failed(message)) => {
-                    return Err(RegistryImportError::Source {
-                        message,
-                        records_read,
-                    });
-                }
-                None => {
-                    return Err(RegistryImportError::Source {
-                        message: "the registry source stopped before its end".into(),
-                        records_read,
-                    });
-                }
-            };
+        while let Some(batch) = next_registry_batch(batches.recv().await, records_read)? {
             let sink = tx
                 .copy_in(
                     "COPY registry_staging (seq, id_number, name, birth_date, sex, face)

@@ -21,9 +21,9 @@ use crate::login::{from_json, to_json};
 use crate::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, Durability, EnrolError,
     EnrolledAccount, Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord,
-    LoginStatus, NewAccount, NewLogin, RegistryBatches, RegistryChunk, RegistryImportError,
-    RelyingParty, ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError,
-    failpoint, normalise_registry_batch, registry_record,
+    LoginStatus, NewAccount, NewLogin, RegistryBatches, RegistryImportError, RelyingParty,
+    ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint,
+    next_registry_batch, normalise_registry_batch, registry_record,
 };
 
 pub const DATABASE_FILE: &str = "cyberid.db";
@@ -313,23 +313,7 @@ fn import_registry(
     .map_err(db_error)?;
 
     let mut records_read = 0u64;
-    loop {
-        let batch = match batches.blocking_recv() {
-            Some(RegistryChunk::Records(batch)) => batch,
-            Some(RegistryChunk::End) => break,
-            Some(RegistryChunk::Failed(message)) => {
-                return Err(RegistryImportError::Source {
-                    message,
-                    records_read,
-                });
-            }
-            None => {
-                return Err(RegistryImportError::Source {
-                    message: "the registry source stopped before its end".into(),
-                    records_read,
-                });
-            }
-        };
+    while let Some(batch) = next_registry_batch(batches.blocking_recv(), records_read)? {
         let tx = conn.transaction().map_err(db_error)?;
         {
             let mut insert = tx
@@ -1632,6 +1616,7 @@ mod statement_cache {
 #[allow(clippy::unwrap_used)]
 mod import_scratch {
     use super::*;
+    use crate::RegistryChunk;
 
     /// An import clears scratch files left by killed imports, and only theirs.
     #[tokio::test]
