@@ -21,6 +21,29 @@ pub use login::{
 
 const KEY_FINGERPRINT_SETTING: &str = "platform_key_fingerprint";
 
+/// SQL assembled from the column lists once, on first use: `format!` on every call would
+/// allocate and format on each store call of a sign-in. Only for text that depends on
+/// constants alone (a runtime value would be frozen at its first use).
+macro_rules! sql {
+    ($($format:tt)+) => {{
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SQL.get_or_init(|| format!($($format)+)).as_str()
+    }};
+}
+
+/// Columns in a comma-separated list, at compile time (offsets into joined rows).
+const fn column_count(columns: &str) -> usize {
+    let bytes = columns.as_bytes();
+    let (mut count, mut i) = (1, 0);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}
+
 mod login;
 pub mod postgres;
 pub mod sqlite;

@@ -16,8 +16,8 @@ use crate::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, EnrolError, EnrolledAccount,
     Factor, KEY_FINGERPRINT_SETTING, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus,
     NewAccount, NewLogin, RegistryBatches, RegistryChunk, RegistryImportError, RelyingParty,
-    ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, failpoint,
-    next_registry_batch, registry_record,
+    ResumedEnrolment, STATUS_LIST_CAPACITY, Store, StoreCounts, StoreError, column_count,
+    failpoint, next_registry_batch, registry_record,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -231,6 +231,11 @@ async fn insert_credential(
 const RP_COLUMNS: &str = "client_id, name, redirect_uris, sector, allowed_claims, legal_basis, \
      auth_method, secret_digest, jwks, require_par, status, created_at";
 
+/// Columns of [`LOGIN_COLUMNS`] and [`RP_COLUMNS`]: where the next table's columns start in
+/// a joined row.
+const LOGIN_COUNT: usize = column_count(LOGIN_COLUMNS);
+const RP_COUNT: usize = column_count(RP_COLUMNS);
+
 fn relying_party_from(row: &tokio_postgres::Row) -> Result<RelyingParty, StoreError> {
     relying_party_at(row, 0)
 }
@@ -298,7 +303,7 @@ const ACCOUNT_COLUMNS: &str = "a.id, a.status, a.person_digest, a.network_number
 fn redeemed_with_account(
     row: &tokio_postgres::Row,
 ) -> Result<(LoginRecord, Option<AccountRecord>), StoreError> {
-    let first = LOGIN_COLUMNS.split(',').count();
+    let first = LOGIN_COUNT;
     let account = row
         .get::<_, Option<i64>>(first)
         .map(|_| account_at(row, first));
@@ -643,7 +648,7 @@ impl Store for PostgresStore {
 
     async fn insert_relying_party(&self, rp: &RelyingParty) -> Result<(), StoreError> {
         self.execute(
-            &format!(
+            sql!(
                 "INSERT INTO relying_parties ({RP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             ),
             &[
@@ -667,7 +672,7 @@ impl Store for PostgresStore {
 
     async fn relying_party(&self, client_id: &str) -> Result<Option<RelyingParty>, StoreError> {
         self.rows(
-            &format!("SELECT {RP_COLUMNS} FROM relying_parties WHERE client_id = $1"),
+            sql!("SELECT {RP_COLUMNS} FROM relying_parties WHERE client_id = $1"),
             &[&client_id],
         )
         .await?
@@ -678,7 +683,7 @@ impl Store for PostgresStore {
 
     async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError> {
         self.rows(
-            &format!("SELECT {RP_COLUMNS} FROM relying_parties ORDER BY created_at, client_id"),
+            sql!("SELECT {RP_COLUMNS} FROM relying_parties ORDER BY created_at, client_id"),
             &[],
         )
         .await?
@@ -724,7 +729,7 @@ impl Store for PostgresStore {
 
     async fn login(&self, id: &str) -> Result<Option<LoginRecord>, StoreError> {
         self.rows(
-            &format!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = $1"),
+            sql!("SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = $1"),
             &[&id],
         )
         .await?
@@ -737,20 +742,16 @@ impl Store for PostgresStore {
         &self,
         id: &str,
     ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError> {
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| {
-            format!(
-                "SELECT {}, {} FROM login_transactions l
+        let sql = sql!(
+            "SELECT {}, {} FROM login_transactions l
                  JOIN relying_parties r ON r.client_id = l.client_id WHERE l.id = $1",
-                qualified(LOGIN_COLUMNS, "l"),
-                qualified(RP_COLUMNS, "r")
-            )
-        });
-        let columns = LOGIN_COLUMNS.split(',').count();
+            qualified(LOGIN_COLUMNS, "l"),
+            qualified(RP_COLUMNS, "r")
+        );
         self.rows(sql, &[&id])
             .await?
             .first()
-            .map(|row| Ok((login_from(row)?, relying_party_at(row, columns)?)))
+            .map(|row| Ok((login_from(row)?, relying_party_at(row, LOGIN_COUNT)?)))
             .transpose()
     }
 
@@ -758,19 +759,15 @@ impl Store for PostgresStore {
         &self,
         id: &str,
     ) -> Result<Option<(LoginRecord, RelyingParty, Option<AccountRecord>)>, StoreError> {
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| {
-            format!(
-                "SELECT {}, {}, {ACCOUNT_COLUMNS} FROM login_transactions l
+        let sql = sql!(
+            "SELECT {}, {}, {ACCOUNT_COLUMNS} FROM login_transactions l
                  JOIN relying_parties r ON r.client_id = l.client_id
                  LEFT JOIN accounts a ON a.id = l.account_id
                  WHERE l.id = $1",
-                qualified(LOGIN_COLUMNS, "l"),
-                qualified(RP_COLUMNS, "r")
-            )
-        });
-        let login_columns = LOGIN_COLUMNS.split(',').count();
-        let account_first = login_columns + RP_COLUMNS.split(',').count();
+            qualified(LOGIN_COLUMNS, "l"),
+            qualified(RP_COLUMNS, "r")
+        );
+        let account_first = LOGIN_COUNT + RP_COUNT;
         self.rows(sql, &[&id])
             .await?
             .first()
@@ -780,7 +777,7 @@ impl Store for PostgresStore {
                     .map(|_| account_at(row, account_first));
                 Ok((
                     login_from(row)?,
-                    relying_party_at(row, login_columns)?,
+                    relying_party_at(row, LOGIN_COUNT)?,
                     account,
                 ))
             })
@@ -794,17 +791,14 @@ impl Store for PostgresStore {
     ) -> Result<LoginAndDevice, StoreError> {
         // Two independent point lookups in one statement: one row, each side NULL when
         // there is nothing.
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| {
-            format!(
-                "SELECT {}, {ACCOUNT_COLUMNS}, d.id, d.public_jwk
+        let sql = sql!(
+            "SELECT {}, {ACCOUNT_COLUMNS}, d.id, d.public_jwk
                  FROM (VALUES (1)) AS one (x)
                  LEFT JOIN login_transactions l ON l.id = $1
                  LEFT JOIN devices d ON d.thumbprint = $2 AND d.revoked_at IS NULL
                  LEFT JOIN accounts a ON a.id = d.account_id",
-                qualified(LOGIN_COLUMNS, "l")
-            )
-        });
+            qualified(LOGIN_COLUMNS, "l")
+        );
         let rows = self.rows(sql, &[&id, &thumbprint]).await?;
         let Some(row) = rows.first() else {
             return Ok((None, None));
@@ -813,7 +807,7 @@ impl Store for PostgresStore {
             Some(_) => Some(login_from(row)?),
             None => None,
         };
-        let first = LOGIN_COLUMNS.split(',').count();
+        let first = LOGIN_COUNT;
         let device = row.get::<_, Option<i64>>(first).map(|_| {
             (
                 account_at(row, first),
@@ -835,7 +829,7 @@ impl Store for PostgresStore {
         expires_at: i64,
     ) -> Result<Option<LoginRecord>, StoreError> {
         self.rows(
-            &format!(
+            sql!(
                 "UPDATE login_transactions SET status = 'pending', browser_digest = $3, expires_at = $5
                  WHERE par_handle = $1 AND client_id = $2 AND status = 'pushed' AND expires_at > $4
                    AND EXISTS (SELECT 1 FROM relying_parties r WHERE r.client_id = $2 AND r.status = 'active')
@@ -906,7 +900,7 @@ impl Store for PostgresStore {
         // The account comes back in the same round trip as the redemption.
         let redeemed = self
             .rows(
-                &format!(
+                sql!(
                     "WITH redeemed AS (
                        UPDATE login_transactions SET code_redeemed_at = $2
                        WHERE id = $1 AND status = 'approved' AND code_redeemed_at IS NULL
@@ -945,7 +939,7 @@ impl Store for PostgresStore {
         now: i64,
     ) -> Result<Option<(LoginRecord, Option<AccountRecord>)>, StoreError> {
         self.rows(
-            &format!(
+            sql!(
                 "WITH redeemed AS (
                    UPDATE login_transactions SET code_redeemed_at = $5
                    WHERE id = $1 AND client_id = $2 AND status = 'approved'
@@ -1049,7 +1043,7 @@ impl Store for PostgresStore {
     ) -> Result<Option<(AccountRecord, DeviceRecord)>, StoreError> {
         Ok(self
             .rows(
-                &format!(
+                sql!(
                     "SELECT {ACCOUNT_COLUMNS}, d.id, d.public_jwk
                      FROM devices d JOIN accounts a ON a.id = d.account_id
                      WHERE d.thumbprint = $1 AND d.revoked_at IS NULL"
@@ -1072,7 +1066,7 @@ impl Store for PostgresStore {
     async fn account(&self, account_id: i64) -> Result<Option<AccountRecord>, StoreError> {
         Ok(self
             .rows(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"),
+                sql!("SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = $1"),
                 &[&account_id],
             )
             .await?

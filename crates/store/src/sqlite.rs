@@ -639,7 +639,7 @@ fn read_relying_party(
     conn: &Connection,
     client_id: &str,
 ) -> Result<Option<RelyingParty>, StoreError> {
-    conn.prepare_cached(&format!(
+    conn.prepare_cached(sql!(
         "SELECT {RP_COLUMNS} FROM relying_parties WHERE client_id = ?1"
     ))
     .map_err(db_error)?
@@ -651,7 +651,7 @@ fn read_relying_party(
 }
 
 fn read_account(conn: &Connection, account_id: i64) -> Result<Option<AccountRecord>, StoreError> {
-    conn.prepare_cached(&format!(
+    conn.prepare_cached(sql!(
         "SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?1"
     ))
     .map_err(db_error)?
@@ -664,7 +664,7 @@ fn read_device(
     conn: &Connection,
     thumbprint: &str,
 ) -> Result<Option<(AccountRecord, DeviceRecord)>, StoreError> {
-    conn.prepare_cached(&account_by_device_sql())
+    conn.prepare_cached(account_by_device_sql())
         .map_err(db_error)?
         .query_row([thumbprint], |row| {
             Ok((
@@ -680,7 +680,7 @@ fn read_device(
 }
 
 fn read_login(conn: &Connection, id: &str) -> Result<Option<LoginRecord>, StoreError> {
-    conn.prepare_cached(&format!(
+    conn.prepare_cached(sql!(
         "SELECT {LOGIN_COLUMNS} FROM login_transactions WHERE id = ?1"
     ))
     .map_err(db_error)?
@@ -735,8 +735,8 @@ fn login_from((mut login, status, claims): LoginRow) -> Result<LoginRecord, Stor
 const ACCOUNT_COLUMNS: &str = "a.id, a.status, a.person_digest, a.network_number, a.wrapped_data_key, \
      a.sealed_attributes, a.pin_key_id, a.pin_verifier, a.pin_failures, a.face_failures";
 
-fn account_by_device_sql() -> String {
-    format!(
+fn account_by_device_sql() -> &'static str {
+    sql!(
         "SELECT {ACCOUNT_COLUMNS}, d.id, d.public_jwk
          FROM devices d JOIN accounts a ON a.id = d.account_id
          WHERE d.thumbprint = ?1 AND d.revoked_at IS NULL"
@@ -1028,7 +1028,7 @@ impl Store for SqliteStore {
     async fn insert_relying_party(&self, rp: &RelyingParty) -> Result<(), StoreError> {
         let rp = rp.clone();
         self.write(move |conn| {
-            conn.prepare_cached(&format!(
+            conn.prepare_cached(sql!(
                 "INSERT INTO relying_parties ({RP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ))
             .map_err(db_error)?
@@ -1061,7 +1061,7 @@ impl Store for SqliteStore {
     async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError> {
         self.scan(|conn| {
             let mut statement = conn
-                .prepare_cached(&format!(
+                .prepare_cached(sql!(
                     "SELECT {RP_COLUMNS} FROM relying_parties ORDER BY created_at, client_id"
                 ))
                 .map_err(db_error)?;
@@ -1184,7 +1184,7 @@ impl Store for SqliteStore {
             browser_digest.to_vec(),
         );
         self.write(move |conn| {
-            conn.prepare_cached(&format!(
+            conn.prepare_cached(sql!(
                 "UPDATE login_transactions SET status = 'pending', browser_digest = ?3, expires_at = ?5
                  WHERE par_handle = ?1 AND client_id = ?2 AND status = 'pushed' AND +expires_at > ?4
                    AND EXISTS (SELECT 1 FROM relying_parties r WHERE r.client_id = ?2 AND r.status = 'active')
@@ -1259,7 +1259,7 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.write(move |conn| {
             let redeemed = conn
-                .prepare_cached(&format!(
+                .prepare_cached(sql!(
                     "UPDATE login_transactions SET code_redeemed_at = ?2
                      WHERE id = ?1 AND status = 'approved' AND code_redeemed_at IS NULL
                      RETURNING {LOGIN_COLUMNS}"
@@ -1309,7 +1309,7 @@ impl Store for SqliteStore {
         );
         self.write(move |conn| {
             let Some(row) = conn
-                .prepare_cached(&format!(
+                .prepare_cached(sql!(
                     "UPDATE login_transactions SET code_redeemed_at = ?5
                      WHERE id = ?1 AND client_id = ?2 AND status = 'approved'
                        AND code_redeemed_at IS NULL
@@ -1605,7 +1605,7 @@ mod statement_cache {
         }
         let conn = store.reader().unwrap();
         let reprepared = conn
-            .prepare_cached(&account_by_device_sql())
+            .prepare_cached(account_by_device_sql())
             .unwrap()
             .get_status(rusqlite::StatementStatus::RePrepare);
         assert_eq!(reprepared, 0);
