@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::{b64, random, sha256};
 use cyberid_protocol::LOGIN_PAGE_PREFIX;
-use cyberid_store::{LoginStatus, NewLogin, RelyingParty};
+use cyberid_store::{LoginStatus, NewLogin, RelyingParty, StoreError};
 use serde_json::json;
 
 use super::PAR_LIFETIME_SECONDS;
@@ -107,11 +107,21 @@ async fn refuse(
     state: Option<&str>,
     error: &ApiError,
 ) -> Response {
-    match platform.store.relying_party(&rp.client_id).await {
-        Ok(Some(fresh)) if !fresh.suspended => redirect_error(platform, redirect_uri, state, error),
-        Ok(_) => suspended_page(),
+    match suspended_now(platform, &rp.client_id).await {
+        Ok(false) => redirect_error(platform, redirect_uri, state, error),
+        Ok(true) => suspended_page(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Whether the store (not this node's cache) has the client suspended; a client the store
+/// no longer knows counts as suspended.
+async fn suspended_now(platform: &Platform, client_id: &str) -> Result<bool, StoreError> {
+    Ok(platform
+        .store
+        .relying_party(client_id)
+        .await?
+        .is_none_or(|fresh| fresh.suspended))
 }
 
 fn suspended_page() -> Response {
@@ -220,8 +230,8 @@ async fn authorize_pushed(platform: &Platform, rp: &RelyingParty, request_uri: &
     {
         Ok(Some(login)) => to_login_page(platform, &login.id, Some(&cookie)),
         // Unknown, used, expired, or the client was suspended meanwhile: tell which.
-        Ok(None) => match platform.store.relying_party(&rp.client_id).await {
-            Ok(Some(fresh)) if fresh.suspended => suspended_page(),
+        Ok(None) => match suspended_now(platform, &rp.client_id).await {
+            Ok(true) => suspended_page(),
             _ => invalid(),
         },
         Err(e) => ApiError::from(e).into_response(),
