@@ -59,6 +59,20 @@ struct Flow {
     nonce: String,
 }
 
+/// A complete authorization request of `client` (state `s1`, nonce `n1`, PKCE S256).
+fn code_request<'a>(client: &'a Client, challenge: &'a str) -> [(&'static str, &'a str); 8] {
+    [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("scope", "openid"),
+        ("state", "s1"),
+        ("nonce", "n1"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
 fn query(pairs: &[(&str, &str)]) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -1258,6 +1272,40 @@ async fn a_replayed_code_revokes_what_it_issued() {
     .await;
 }
 
+/// NUL has no place in an OAuth parameter (and a stored request holding one could not be
+/// read by PostgreSQL's JSON functions): refused at the front and the back channel.
+#[tokio::test]
+async fn a_nul_in_a_parameter_is_refused() {
+    let h = start(false, |_| {}).await;
+    let shop = client(&h, registration(&[])).await;
+    let key = h.enrol(&adult(&h, 12)).await;
+    let challenge = b64::encode(sha256(random::token::<32>().as_bytes()));
+    let mut params = code_request(&shop, &challenge);
+    params[4] = ("state", "s\0x");
+    let response = browser()
+        .get(format!("{}/authorize?{}", h.url, query(&params)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+
+    // A code that would otherwise be good, presented with a NUL in another parameter.
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let details = details(&h, &h.url, &key, &flow.id).await;
+    decide(&h, &h.url, &key, &details, Decide::default()).await;
+    let back = come_back(&h.url, &flow).await;
+    let with_nul = format!("{}\0", flow.verifier);
+    let (status, body) = token(&h, &h.url, &shop, &back["code"], &with_nul).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    // Nothing was used up: the code still works.
+    let (status, body) = token(&h, &h.url, &shop, &back["code"], &flow.verifier).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn a_suspended_client_is_stopped_at_once() {
     let h = start(false, |_| {}).await;
@@ -1269,16 +1317,7 @@ async fn a_suspended_client_is_stopped_at_once() {
     let back = come_back(&h.url, &flow).await;
     // A complete request, pushed before the suspension and used after it.
     let challenge = b64::encode(sha256(random::token::<32>().as_bytes()));
-    let params = [
-        ("response_type", "code"),
-        ("client_id", shop.id.as_str()),
-        ("redirect_uri", shop.redirect_uri.as_str()),
-        ("scope", "openid"),
-        ("state", "s1"),
-        ("nonce", "n1"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
+    let params = code_request(&shop, &challenge);
     let push = || {
         h.http
             .post(format!("{}/par", h.url))
@@ -1350,16 +1389,7 @@ async fn pushed_authorization_requests() {
     // A front-channel request is refused for a client that must push.
     let verifier = random::token::<32>();
     let challenge = b64::encode(sha256(verifier.as_bytes()));
-    let params = [
-        ("response_type", "code"),
-        ("client_id", shop.id.as_str()),
-        ("redirect_uri", shop.redirect_uri.as_str()),
-        ("scope", "openid"),
-        ("state", "s1"),
-        ("nonce", "n1"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
+    let params = code_request(&shop, &challenge);
     let response = browser()
         .get(format!("{}/authorize?{}", h.url, query(&params)))
         .send()

@@ -1557,17 +1557,23 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod statement_cache {
+mod tests {
     use super::*;
+    use crate::RegistryChunk;
+
+    async fn fresh_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Durability::Normal)
+            .await
+            .unwrap();
+        (dir, store)
+    }
 
     /// A cached statement stays prepared whatever values are bound to it and whatever the
     /// writer commits meanwhile: a re-prepare per execution parses and plans the SQL again.
     #[tokio::test]
     async fn lookups_are_not_re_prepared_for_new_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), Durability::Normal)
-            .await
-            .unwrap();
+        let (_dir, store) = fresh_store().await;
         let devices = 6u8;
         for person in 0..devices {
             store
@@ -1610,21 +1616,11 @@ mod statement_cache {
             .get_status(rusqlite::StatementStatus::RePrepare);
         assert_eq!(reprepared, 0);
     }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod import_scratch {
-    use super::*;
-    use crate::RegistryChunk;
 
     /// An import clears scratch files left by killed imports, and only theirs.
     #[tokio::test]
     async fn abandoned_scratch_files_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), Durability::Normal)
-            .await
-            .unwrap();
+        let (dir, store) = fresh_store().await;
         // Above Linux's largest process id, so never a live process; pid 1 always is.
         let abandoned = dir
             .path()
