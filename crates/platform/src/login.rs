@@ -260,23 +260,24 @@ async fn device_account(
     platform: &Platform,
     kid: Option<&str>,
 ) -> Result<(AccountRecord, VerifyingKey), ApiError> {
-    let kid = kid.ok_or_else(|| unauthorized("the proof names no device key (kid)"))?;
+    let kid = kid.ok_or_else(no_device_key)?;
     let found = platform.store.account_by_device(kid).await?;
-    bound_device(Some(kid), found)
+    let (account, device) = bound_device(Some(kid), found)?;
+    Ok((account, device_key(&device)?))
 }
 
-/// The account and key of the device a proof names (`kid`), from what the store found.
+fn no_device_key() -> ApiError {
+    unauthorized("the proof names no device key (kid)")
+}
+
+/// The active account of the device a proof names (`kid`), from what the store found.
 fn bound_device(
     kid: Option<&str>,
     found: Option<(AccountRecord, DeviceRecord)>,
-) -> Result<(AccountRecord, VerifyingKey), ApiError> {
-    kid.ok_or_else(|| unauthorized("the proof names no device key (kid)"))?;
+) -> Result<(AccountRecord, DeviceRecord), ApiError> {
+    kid.ok_or_else(no_device_key)?;
     let (account, device) =
         found.ok_or_else(|| unauthorized("this device is not bound to any account"))?;
-    let jwk: EcPublicJwk = serde_json::from_str(&device.public_jwk)
-        .map_err(|e| ApiError::internal("stored device key", e))?;
-    let key =
-        VerifyingKey::from_jwk(&jwk).map_err(|e| ApiError::internal("stored device key", e))?;
     if account.status != "active" {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -284,7 +285,14 @@ fn bound_device(
             "this Cyberspace ID is suspended or deregistered",
         ));
     }
-    Ok((account, key))
+    Ok((account, device))
+}
+
+/// The device's public key, parsed only when a signature is to be checked with it.
+fn device_key(device: &DeviceRecord) -> Result<VerifyingKey, ApiError> {
+    let jwk: EcPublicJwk = serde_json::from_str(&device.public_jwk)
+        .map_err(|e| ApiError::internal("stored device key", e))?;
+    VerifyingKey::from_jwk(&jwk).map_err(|e| ApiError::internal("stored device key", e))
 }
 
 /// The sign-in if it is pending and unexpired, with its authorization request.
@@ -468,8 +476,8 @@ async fn open_with_approval(
     let (login, request) = still_open(login)?;
     let jws =
         jws.map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?;
-    let (account, key) = bound_device(kid.as_deref(), device)?;
-    let claims = check_approval(platform, &login, approval, &jws, &key)?;
+    let (account, device) = bound_device(kid.as_deref(), device)?;
+    let claims = check_approval(platform, &login, approval, &jws, &device)?;
     Ok((login, request, account, claims))
 }
 
@@ -478,17 +486,18 @@ fn check_approval(
     login: &LoginRecord,
     approval: &str,
     jws: &UnverifiedJws,
-    key: &VerifyingKey,
+    device: &DeviceRecord,
 ) -> Result<ApprovalClaims, ApiError> {
     let checked_before = login
         .approval_digest
         .as_deref()
         .is_some_and(|digest| constant_time_eq(digest, &sha256(approval.as_bytes())));
     let claims: ApprovalClaims = if checked_before {
+        // Verified at the PIN step already: the device key is not even parsed.
         jws.payload_unverified()
             .map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?
     } else {
-        jws.verify(key, APPROVAL_TYP)
+        jws.verify(&device_key(device)?, APPROVAL_TYP)
             .map_err(|e| unauthorized(&format!("the approval signature does not verify: {e}")))?
     };
     if claims.txn != login.id
