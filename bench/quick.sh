@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-login}; LEVEL=${2:-1}; N=${3:-5000}; C=${4:-32}; WARMUP=${5:-2000}
 # Env: BENCH_DATABASE_URL (a PostgreSQL database; the run uses a fresh schema in it, dropped
-# afterwards). Without it, the embedded SQLite store.
+# afterwards). Without it, the embedded SQLite store. BIN (a cyberid binary to measure
+# instead of building this checkout: for A/B runs of two builds back to back).
 WORK=$(mktemp -d /tmp/cyberid-quick-XXXXXX)
 SCHEMA="quick_$$"
 STORE=()
@@ -22,8 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT
 export CYBERID_LOG=warn PGOPTIONS="--client-min-messages=warning"
-cargo build --release -q -p cyberid
-BIN=target/release/cyberid
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p cyberid
+  BIN=target/release/cyberid
+fi
 $BIN registry generate --count 20000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
 $BIN registry import "$WORK/registry.tsv" --data "$WORK/data" "${STORE[@]}" --json >/dev/null
 taskset -c 0 $BIN serve --data "$WORK/data" "${STORE[@]}" --listen 127.0.0.1:0 > "$WORK/serve.out" 2>/dev/null &
