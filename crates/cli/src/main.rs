@@ -107,6 +107,10 @@ fn main() -> ExitCode {
     init_logging(log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The SQLite writer holds its commits while every worker is busy (see
+        // cyberid_store::pacing): bigger groups, fewer fsyncs.
+        .on_thread_park(cyberid_store::pacing::worker_parked)
+        .on_thread_unpark(cyberid_store::pacing::worker_unparked)
         .build()
     {
         Ok(runtime) => runtime,

@@ -45,6 +45,7 @@ const fn column_count(columns: &str) -> usize {
 }
 
 mod login;
+pub mod pacing;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
