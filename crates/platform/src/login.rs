@@ -436,10 +436,8 @@ pub async fn decision(
         ));
     }
     let status = match &outcome {
-        LoginOutcome::Approved { claims, .. } => {
-            remember_consent(&platform, account.account_id, &login.client_id, claims, now).await?;
-            "approved"
-        }
+        // The store remembered the consent in the approval's own transaction.
+        LoginOutcome::Approved { .. } => "approved",
         LoginOutcome::Refused { status, .. } => status.as_str(),
     };
     tracing::info!(account = account.account_id, status, "sign-in decided");
@@ -631,33 +629,6 @@ fn face_locked() -> ApiError {
         "face_locked",
         "too many failed face matches: face sign-in is locked for this account",
     )
-}
-
-/// Consent is remembered per service as the union of what the holder agreed to.
-async fn remember_consent(
-    platform: &Platform,
-    account_id: i64,
-    client_id: &str,
-    claims: &[String],
-    now: i64,
-) -> Result<(), ApiError> {
-    let existing = platform.store.consent(account_id, client_id).await?;
-    let known = existing.is_some();
-    let mut remembered = existing.map(|c| c.claims).unwrap_or_default();
-    let before = remembered.len();
-    for claim in claims {
-        if !remembered.contains(claim) {
-            remembered.push(claim.clone());
-        }
-    }
-    // Written when the service is new to the holder or the set grew, not at every sign-in.
-    if remembered.len() != before || !known {
-        platform
-            .store
-            .grant_consent(account_id, client_id, &remembered, now)
-            .await?;
-    }
-    Ok(())
 }
 
 /// `POST /api/v1/wallet/consents`: the holder's remembered consents.

@@ -257,8 +257,11 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         expires_at: i64,
     ) -> Result<Option<LoginRecord>, StoreError>;
-    /// Ends a pending, unexpired sign-in (and, when approved, clears the failure counts of
-    /// the factors it proved); `false` if it was not pending any more.
+    /// Ends a pending, unexpired sign-in; `false` if it was not pending any more. When
+    /// approved, in the same transaction: the released claims join the holder's remembered
+    /// consent for the client (written only when the client is new to the holder or the
+    /// set grows; never lost to a concurrent approval), and the failure counts of the
+    /// factors it proved start again from zero.
     async fn finish_login(
         &self,
         id: &str,

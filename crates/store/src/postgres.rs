@@ -330,6 +330,43 @@ fn account_at(row: &tokio_postgres::Row, first: usize) -> AccountRecord {
     }
 }
 
+/// Approves a pending sign-in and adds its released claims to the holder's remembered
+/// consent for the client, in one statement. The consent row changes only when it is new
+/// or the set grows (existing claims first, in their order, then the new ones); the
+/// conflict clause locks the row, so concurrent approvals cannot lose a claim. Returns the
+/// number of sign-ins approved (0 or 1).
+const APPROVE_AND_REMEMBER_CONSENT: &str = "WITH approved AS (
+       UPDATE login_transactions
+       SET status = 'approved', account_id = $3, level = $4, claims = $5, auth_time = $6
+       WHERE id = $1 AND status = 'pending' AND expires_at > $2
+       RETURNING client_id),
+     remembered AS (
+       INSERT INTO consents (account_id, client_id, claims, granted_at)
+       SELECT $3, client_id, $5, $2 FROM approved
+       ON CONFLICT (account_id, client_id) DO UPDATE
+       SET claims = (
+             SELECT json_agg(claim ORDER BY position)::text FROM (
+               SELECT claim, min(position) AS position FROM (
+                 SELECT claim, position
+                   FROM json_array_elements_text(consents.claims::json)
+                        WITH ORDINALITY AS held(claim, position)
+                 UNION ALL
+                 SELECT claim, 1000000 + position
+                   FROM json_array_elements_text(excluded.claims::json)
+                        WITH ORDINALITY AS asked(claim, position)
+               ) both_sets GROUP BY claim
+             ) merged),
+           granted_at = excluded.granted_at
+       WHERE NOT consents.claims::jsonb @> excluded.claims::jsonb
+       RETURNING 1)
+     SELECT count(*) FROM approved";
+
+fn approved_count(rows: &[tokio_postgres::Row]) -> u64 {
+    rows.first()
+        .and_then(|row| row.try_get::<_, i64>(0).ok())
+        .map_or(0, |count| u64::try_from(count).unwrap_or(0))
+}
+
 impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
@@ -857,32 +894,38 @@ impl Store for PostgresStore {
                 auth_time,
                 reset,
             } => {
-                let mut client = self.client().await?;
-                let tx = client.transaction().await.map_err(db_error)?;
-                let changed = tx
-                    .execute(
-                        "UPDATE login_transactions
-                         SET status = 'approved', account_id = $3, level = $4, claims = $5, auth_time = $6
-                         WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-                        &[&id, &now, account_id, level, &to_json(claims), auth_time],
-                    )
-                    .await
-                    .map_err(db_error)?;
-                if changed == 1 {
-                    for factor in reset {
-                        let column = factor.column();
-                        tx.execute(
-                            &format!(
-                                "UPDATE accounts SET {column} = 0 WHERE id = $1 AND {column} <> 0"
-                            ),
-                            &[account_id],
-                        )
+                let claims = to_json(claims);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                    [&id, &now, account_id, level, &claims, auth_time];
+                if reset.is_empty() {
+                    // One statement: atomic without a transaction, one round trip.
+                    let rows = self.rows(APPROVE_AND_REMEMBER_CONSENT, &params).await?;
+                    approved_count(&rows)
+                } else {
+                    let mut client = self.client().await?;
+                    let tx = client.transaction().await.map_err(db_error)?;
+                    let statement = tx
+                        .prepare_cached(APPROVE_AND_REMEMBER_CONSENT)
                         .await
                         .map_err(db_error)?;
+                    let rows = tx.query(&statement, &params).await.map_err(db_error)?;
+                    let changed = approved_count(&rows);
+                    if changed == 1 {
+                        for factor in reset {
+                            let column = factor.column();
+                            tx.execute(
+                                &format!(
+                                    "UPDATE accounts SET {column} = 0 WHERE id = $1 AND {column} <> 0"
+                                ),
+                                &[account_id],
+                            )
+                            .await
+                            .map_err(db_error)?;
+                        }
                     }
+                    tx.commit().await.map_err(db_error)?;
+                    changed
                 }
-                tx.commit().await.map_err(db_error)?;
-                changed
             }
             LoginOutcome::Refused { status, error } => {
                 self.execute(

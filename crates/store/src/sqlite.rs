@@ -71,6 +71,46 @@ fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .map_err(db_error)
 }
 
+/// Adds `claims` to what the holder agreed to release to `client_id` (written when the
+/// service is new to the holder or the set grew, not at every sign-in). On the writer, in
+/// the approval's own transaction: the merge cannot lose a claim to a concurrent approval.
+fn remember_consent(
+    conn: &Connection,
+    account_id: i64,
+    client_id: &str,
+    claims: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT claims FROM consents WHERE account_id = ?1 AND client_id = ?2")
+        .map_err(db_error)?
+        .query_row(params![account_id, client_id], |row| row.get(0))
+        .optional()
+        .map_err(db_error)?;
+    let known = existing.is_some();
+    let mut remembered = match existing {
+        Some(text) => from_json(&text)?,
+        None => Vec::new(),
+    };
+    let before = remembered.len();
+    for claim in claims {
+        if !remembered.contains(claim) {
+            remembered.push(claim.clone());
+        }
+    }
+    if known && remembered.len() == before {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO consents (account_id, client_id, claims, granted_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (account_id, client_id) DO UPDATE SET claims = excluded.claims, granted_at = excluded.granted_at",
+    )
+    .map_err(db_error)?
+    .execute(params![account_id, client_id, to_json(&remembered), now])
+    .map(|_| ())
+    .map_err(db_error)
+}
+
 /// Runs `work` inside a savepoint taken through cached statements (rusqlite's `Savepoint`
 /// parses its SQL on every use, and the sign-in's writes take one each). The writer already
 /// wraps each job in a savepoint; this one keeps a job atomic when it runs outside a group
@@ -1262,16 +1302,23 @@ impl Store for SqliteStore {
                     auth_time,
                     reset,
                 } => in_savepoint(conn, |conn| {
-                    let changed = conn
+                    let client_id: Option<String> = conn
                         .prepare_cached(
                             "UPDATE login_transactions
                              SET status = 'approved', account_id = ?3, level = ?4, claims = ?5, auth_time = ?6
-                             WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2",
+                             WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2
+                             RETURNING client_id",
                         )
                         .map_err(db_error)?
-                        .execute(params![id, now, account_id, level, to_json(&claims), auth_time])
+                        .query_row(
+                            params![id, now, account_id, level, to_json(&claims), auth_time],
+                            |row| row.get(0),
+                        )
+                        .optional()
                         .map_err(db_error)?;
-                    if changed == 1 {
+                    let changed = usize::from(client_id.is_some());
+                    if let Some(client_id) = client_id {
+                        remember_consent(conn, account_id, &client_id, &claims, now)?;
                         for factor in reset {
                             let column = factor.column();
                             conn.prepare_cached(&format!(

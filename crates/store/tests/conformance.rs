@@ -643,6 +643,75 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
         assert_eq!(record.status, LoginStatus::Approved);
         assert_eq!(record.claims, vec!["age_over_18".to_owned()]);
         assert_eq!(record.level.as_deref(), Some("L2"));
+        // The approval remembered the consent, in its own transaction.
+        let consent = store
+            .consent(enrolled.account_id, "c1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (consent.claims, consent.granted_at),
+            (vec!["age_over_18".to_owned()], 1_010)
+        );
+        // Later approvals add what is new, keep the order, and write only when it grows.
+        for (id, claims, at, expected, granted_at) in [
+            (
+                "t5",
+                vec!["region", "age_over_18"],
+                1_050,
+                vec!["age_over_18", "region"],
+                1_050,
+            ),
+            (
+                "t6",
+                vec!["region"],
+                1_060,
+                vec!["age_over_18", "region"],
+                1_050,
+            ),
+            ("t7", vec![], 1_070, vec!["age_over_18", "region"], 1_050),
+        ] {
+            store
+                .insert_login(&login(id, LoginStatus::Pending, None))
+                .await
+                .unwrap();
+            let outcome = LoginOutcome::Approved {
+                account_id: enrolled.account_id,
+                level: "L1".into(),
+                claims: claims.iter().map(|c| c.to_string()).collect(),
+                auth_time: at,
+                reset: vec![],
+            };
+            assert!(store.finish_login(id, &outcome, at).await.unwrap());
+            let consent = store
+                .consent(enrolled.account_id, "c1")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (consent.claims, consent.granted_at),
+                (
+                    expected.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                    granted_at
+                ),
+                "{id}"
+            );
+        }
+        // A sign-in that was not pending any more remembers nothing.
+        let late = LoginOutcome::Approved {
+            account_id: enrolled.account_id,
+            level: "L1".into(),
+            claims: vec!["name".into()],
+            auth_time: 1_080,
+            reset: vec![],
+        };
+        assert!(!store.finish_login("t5", &late, 1_080).await.unwrap());
+        let consent = store
+            .consent(enrolled.account_id, "c1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!consent.claims.contains(&"name".to_owned()));
 
         match store.redeem_code("t1", 1_020).await.unwrap() {
             CodeRedemption::Redeemed { login, account } => {
