@@ -583,6 +583,28 @@ impl SqliteStore {
         result
     }
 
+    /// Reads that belong together, in one read transaction: one snapshot, and the WAL read
+    /// lock taken once (in autocommit each statement takes and drops it, two `fcntl` calls
+    /// and a check of the page cache every time).
+    async fn read_together<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader()?;
+        let result = run_cached(&conn, "BEGIN").and_then(|()| work(&conn));
+        let end = run_cached(&conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if !conn.is_autocommit() {
+            let _ = run_cached(&conn, "ROLLBACK");
+        }
+        // A connection still inside a transaction would serve stale snapshots: dropped.
+        if conn.is_autocommit() {
+            Self::give_back(&self.readers, conn);
+        }
+        let value = result?;
+        end?;
+        Ok(value)
+    }
+
     /// A read that may scan: on tokio's blocking pool.
     async fn scan<T: Send + 'static>(
         &self,
@@ -1211,9 +1233,9 @@ impl Store for SqliteStore {
         &self,
         id: &str,
     ) -> Result<Option<(LoginRecord, RelyingParty)>, StoreError> {
-        // Two point reads on one connection: no round trip to save here.
+        // Two point reads in one read transaction (one snapshot, one WAL read lock).
         let id = id.to_owned();
-        self.read(move |conn| {
+        self.read_together(move |conn| {
             let Some(login) = read_login(conn, &id)? else {
                 return Ok(None);
             };
@@ -1227,7 +1249,7 @@ impl Store for SqliteStore {
         id: &str,
     ) -> Result<Option<(LoginRecord, RelyingParty, Option<AccountRecord>)>, StoreError> {
         let id = id.to_owned();
-        self.read(move |conn| {
+        self.read_together(move |conn| {
             let Some(login) = read_login(conn, &id)? else {
                 return Ok(None);
             };
@@ -1249,8 +1271,10 @@ impl Store for SqliteStore {
         thumbprint: &str,
     ) -> Result<LoginAndDevice, StoreError> {
         let (id, thumbprint) = (id.to_owned(), thumbprint.to_owned());
-        self.read(move |conn| Ok((read_login(conn, &id)?, read_device(conn, &thumbprint)?)))
-            .await
+        self.read_together(move |conn| {
+            Ok((read_login(conn, &id)?, read_device(conn, &thumbprint)?))
+        })
+        .await
     }
 
     async fn claim_pushed_login(
