@@ -183,6 +183,10 @@ pub async fn serve(
     Ok(())
 }
 
+/// Rows deleted per transaction when purging: small enough that the writes queued behind
+/// one batch wait a few milliseconds at most.
+const PURGE_BATCH: u32 = 2_000;
+
 /// Deletes expired tokens and assertion ids, and sign-ins past their retention, every
 /// minute. Every node does it; the deletes are idempotent.
 async fn purge_periodically(platform: Platform) {
@@ -191,7 +195,7 @@ async fn purge_periodically(platform: Platform) {
         ticks.tick().await;
         let now = crate::now();
         let before = now - platform.config.login_retention_seconds;
-        match platform.store.purge_expired(now, before).await {
+        match platform.store.purge_expired(now, before, PURGE_BATCH).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired sign-in data purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired sign-in data failed"),

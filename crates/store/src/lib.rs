@@ -305,8 +305,17 @@ pub trait Store: Send + Sync + 'static {
         jti: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
-    /// Deletes sign-ins that expired before `sign_ins_before` and expired assertion ids.
-    async fn purge_expired(&self, now: i64, sign_ins_before: i64) -> Result<u64, StoreError>;
+    /// Deletes sign-ins that expired before `sign_ins_before` and expired assertion ids, in
+    /// transactions of at most `batch` rows of each; returns how many rows went. A day of
+    /// sign-ins at national rates is hundreds of thousands of rows a minute: deleted in one
+    /// transaction, they would hold every other write (on SQLite, the one writer) for
+    /// seconds.
+    async fn purge_expired(
+        &self,
+        now: i64,
+        sign_ins_before: i64,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
 
     // --- accounts at sign-in ---
 

@@ -1521,23 +1521,46 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge_expired(&self, now: i64, sign_ins_before: i64) -> Result<u64, StoreError> {
-        self.write(move |conn| {
-            let tx = conn.savepoint().map_err(db_error)?;
-            let mut purged = 0;
-            purged += tx
-                .execute("DELETE FROM client_assertions WHERE expires_at < ?1", [now])
-                .map_err(db_error)?;
-            purged += tx
-                .execute(
-                    "DELETE FROM login_transactions WHERE expires_at < ?1",
-                    [sign_ins_before],
-                )
-                .map_err(db_error)?;
-            tx.commit().map_err(db_error)?;
-            Ok(purged as u64)
-        })
-        .await
+    async fn purge_expired(
+        &self,
+        now: i64,
+        sign_ins_before: i64,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let batch = i64::from(batch.max(1));
+        let mut purged = 0;
+        loop {
+            // One write job per batch: other writes take their turn in between.
+            let (assertions, sign_ins) = self
+                .write(move |conn| {
+                    in_savepoint(conn, |conn| {
+                        let assertions = conn
+                            .prepare_cached(
+                                "DELETE FROM client_assertions WHERE (client_id, jti) IN (
+                                   SELECT client_id, jti FROM client_assertions
+                                   WHERE expires_at < ?1 LIMIT ?2)",
+                            )
+                            .map_err(db_error)?
+                            .execute(params![now, batch])
+                            .map_err(db_error)?;
+                        let sign_ins = conn
+                            .prepare_cached(
+                                "DELETE FROM login_transactions WHERE id IN (
+                                   SELECT id FROM login_transactions
+                                   WHERE expires_at < ?1 LIMIT ?2)",
+                            )
+                            .map_err(db_error)?
+                            .execute(params![sign_ins_before, batch])
+                            .map_err(db_error)?;
+                        Ok((assertions as i64, sign_ins as i64))
+                    })
+                })
+                .await?;
+            purged += (assertions + sign_ins) as u64;
+            if assertions < batch && sign_ins < batch {
+                return Ok(purged);
+            }
+        }
     }
 
     async fn account_by_device(

@@ -1007,9 +1007,19 @@ async fn assertions_are_single_use_and_expired_rows_are_purged() {
             "locked at the limit"
         );
         // Nothing is purged before it expires.
-        assert_eq!(store.purge_expired(1_000, 1_000).await.unwrap(), 0);
-        let purged = store.purge_expired(3_000, 3_000).await.unwrap();
-        assert_eq!(purged, 3, "two assertion ids and one sign-in");
+        assert_eq!(store.purge_expired(1_000, 1_000, 100).await.unwrap(), 0);
+        // More rows than a batch: purged batch after batch until none is left.
+        for i in 0..4 {
+            assert!(
+                store
+                    .use_client_assertion("c3", &format!("b{i}"), 2_000)
+                    .await
+                    .unwrap()
+            );
+        }
+        let purged = store.purge_expired(3_000, 3_000, 2).await.unwrap();
+        assert_eq!(purged, 7, "six assertion ids and one sign-in");
+        assert_eq!(store.purge_expired(3_000, 3_000, 2).await.unwrap(), 0);
         // Sign-ins are kept for their retention even when their assertions are gone.
         assert!(store.login("old").await.unwrap().is_none());
         assert!(
