@@ -14,7 +14,7 @@
 //! no core ever counts as busy and every commit is immediate.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 pub const MAX_HOLD: Duration = Duration::from_millis(2);
 
 static BUSY_WORKERS: AtomicUsize = AtomicUsize::new(0);
-static WRITER_WAITING: AtomicBool = AtomicBool::new(false);
+/// Writers waiting for a core (one per store; a process may open several, as tests do).
+static WAITING_WRITERS: AtomicUsize = AtomicUsize::new(0);
 static GATE: Mutex<()> = Mutex::new(());
 static CORE_FREED: Condvar = Condvar::new();
 
@@ -52,9 +53,9 @@ pub fn worker_parked() {
     COUNTED.with(|counted| {
         if counted.replace(false) {
             BUSY_WORKERS.fetch_sub(1, Ordering::SeqCst);
-            if WRITER_WAITING.load(Ordering::SeqCst) {
+            if WAITING_WRITERS.load(Ordering::SeqCst) > 0 {
                 let _gate = GATE.lock();
-                CORE_FREED.notify_one();
+                CORE_FREED.notify_all();
             }
         }
     });
@@ -70,9 +71,10 @@ pub(crate) fn wait_for_free_core(max: Duration) {
         return;
     }
     let deadline = Instant::now() + max;
-    // SeqCst on both sides: either the parking worker sees the flag and notifies under the
-    // lock, or this thread sees the decremented count below; a wake-up cannot be lost.
-    WRITER_WAITING.store(true, Ordering::SeqCst);
+    // SeqCst on both sides: either the parking worker sees this writer counted and notifies
+    // under the lock, or this thread sees the decremented count below; a wake-up cannot be
+    // lost.
+    WAITING_WRITERS.fetch_add(1, Ordering::SeqCst);
     let mut gate = GATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     while every_core_busy() {
         let now = Instant::now();
@@ -84,7 +86,8 @@ pub(crate) fn wait_for_free_core(max: Duration) {
             Err(poisoned) => poisoned.into_inner().0,
         };
     }
-    WRITER_WAITING.store(false, Ordering::SeqCst);
+    drop(gate);
+    WAITING_WRITERS.fetch_sub(1, Ordering::SeqCst);
 }
 
 #[cfg(test)]
