@@ -342,13 +342,6 @@ pub trait Store: Send + Sync + 'static {
         account_id: i64,
         client_id: &str,
     ) -> Result<Option<ConsentRecord>, StoreError>;
-    async fn grant_consent(
-        &self,
-        account_id: i64,
-        client_id: &str,
-        claims: &[String],
-        now: i64,
-    ) -> Result<(), StoreError>;
     async fn consents(&self, account_id: i64) -> Result<Vec<ConsentRecord>, StoreError>;
     async fn revoke_consent(&self, account_id: i64, client_id: &str) -> Result<bool, StoreError>;
 }

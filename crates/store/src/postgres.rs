@@ -1180,22 +1180,6 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn grant_consent(
-        &self,
-        account_id: i64,
-        client_id: &str,
-        claims: &[String],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO consents (account_id, client_id, claims, granted_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (account_id, client_id) DO UPDATE SET claims = EXCLUDED.claims, granted_at = EXCLUDED.granted_at",
-            &[&account_id, &client_id, &to_json(claims), &now],
-        )
-        .await
-        .map(|_| ())
-    }
-
     async fn consents(&self, account_id: i64) -> Result<Vec<ConsentRecord>, StoreError> {
         self.rows(
             "SELECT client_id, claims, granted_at FROM consents WHERE account_id = $1 ORDER BY client_id",

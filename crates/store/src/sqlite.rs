@@ -1635,27 +1635,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn grant_consent(
-        &self,
-        account_id: i64,
-        client_id: &str,
-        claims: &[String],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let (client_id, claims) = (client_id.to_owned(), to_json(claims));
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO consents (account_id, client_id, claims, granted_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (account_id, client_id) DO UPDATE SET claims = excluded.claims, granted_at = excluded.granted_at",
-            )
-            .map_err(db_error)?
-            .execute(params![account_id, client_id, claims, now])
-            .map(|_| ())
-            .map_err(db_error)
-        })
-        .await
-    }
-
     async fn consents(&self, account_id: i64) -> Result<Vec<ConsentRecord>, StoreError> {
         self.read(move |conn| {
             let mut statement = conn

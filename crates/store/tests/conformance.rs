@@ -949,24 +949,47 @@ async fn factor_attempts_lock_at_the_limit_and_reset() {
 
 #[tokio::test]
 async fn consents_are_remembered_replaced_and_revoked() {
+    use cyberid_store::{LoginOutcome, LoginStatus};
     for_each_backend(|store| async move {
+        for client in ["c1", "c2"] {
+            store
+                .insert_relying_party(&relying_party(client))
+                .await
+                .unwrap();
+        }
         let a = store.enrol(&account(1, 1, "d1")).await.unwrap().account_id;
         assert!(store.consent(a, "c1").await.unwrap().is_none());
-        store
-            .grant_consent(a, "c1", &["age_over_18".into()], 10)
-            .await
-            .unwrap();
-        store
-            .grant_consent(a, "c1", &["age_over_18".into(), "region".into()], 20)
-            .await
-            .unwrap();
-        store.grant_consent(a, "c2", &[], 30).await.unwrap();
+        // Consent is remembered by approving sign-ins.
+        let approve = |id: &'static str, client: &'static str, claims: &[&str], at: i64| {
+            let store = store.clone();
+            let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
+            async move {
+                let mut new = login(id, LoginStatus::Pending, None);
+                new.client_id = client.into();
+                assert!(store.insert_login(&new).await.unwrap());
+                let outcome = LoginOutcome::Approved {
+                    account_id: a,
+                    level: "L1".into(),
+                    claims,
+                    auth_time: at,
+                    reset: vec![],
+                };
+                assert!(store.finish_login(id, &outcome, at).await.unwrap());
+            }
+        };
+        approve("s1", "c1", &["age_over_18"], 1_010).await;
+        approve("s2", "c1", &["age_over_18", "region"], 1_020).await;
+        approve("s3", "c2", &[], 1_030).await;
         let consent = store.consent(a, "c1").await.unwrap().unwrap();
-        assert_eq!((consent.claims.len(), consent.granted_at), (2, 20));
+        assert_eq!((consent.claims.len(), consent.granted_at), (2, 1_020));
         assert_eq!(store.consents(a).await.unwrap().len(), 2);
         assert!(store.revoke_consent(a, "c1").await.unwrap());
         assert!(!store.revoke_consent(a, "c1").await.unwrap());
         assert_eq!(store.consents(a).await.unwrap().len(), 1);
+        // After a revocation the next approval starts the remembered set again.
+        approve("s4", "c1", &["region"], 1_040).await;
+        let consent = store.consent(a, "c1").await.unwrap().unwrap();
+        assert_eq!(consent.claims, vec!["region".to_owned()]);
     })
     .await;
 }
