@@ -24,6 +24,7 @@ WORK=$(mktemp -d /tmp/cyberid-compare-XXXXXX)
 SCHEMA="compare_$$"
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
+  [ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null
   [ -n "$DB" ] && psql "$DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -41,7 +42,8 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 record() { echo "$2" >> "$WORK/$1"; }
 
 peer_run() { # mode
-  (cd "$WORK/peer" && NODE_ENV=production taskset -c 0 "$NODE" server.mjs > "$WORK/peer.log" 2>&1 &)
+  # exec: no shell in between to report the server's SIGTERM as "Terminated"
+  (cd "$WORK/peer" && NODE_ENV=production exec taskset -c 0 "$NODE" server.mjs > "$WORK/peer.log" 2>&1 &)
   for _ in $(seq 50); do curl -sf http://127.0.0.1:3000/__stats >/dev/null && break; sleep 0.2; done
   (cd "$WORK/peer" && taskset -c 1 "$NODE" bench.mjs --mode="$1" --n="$N" --c="$C" --warmup="$WARMUP" --json="$WORK/peer-$1.json" >/dev/null)
   pkill -f "server.mjs" || true
@@ -53,8 +55,15 @@ cyberid_serve() { # data-dir [database-url]
   [ -n "${2:-}" ] && args+=(--database-url "$2")
   taskset -c 0 "$BIN" serve "${args[@]}" > "$WORK/serve.out" 2>/dev/null &
   SERVE_PID=$!
+  disown "$SERVE_PID" # no "Terminated" report from the shell when it is stopped
   for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
   URL=$(awk '{print $NF}' "$WORK/serve.out")
+}
+
+stop_serve() { # bounded: a server that ignores SIGTERM for 10 s is killed
+  kill "$SERVE_PID" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$SERVE_PID" 2>/dev/null || true
 }
 
 cyberid_bench() { # name mode level [store args...]
@@ -80,7 +89,7 @@ for run in $(seq "$RUNS"); do
   cyberid_bench l2 login 2 --data "$DATA"
   cyberid_bench token token 1 --data "$DATA"
   RSS=$(awk '/VmRSS/{print int($2/1024)}' /proc/$SERVE_PID/status)
-  kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
+  stop_serve
   record l1_cpu "$(get "$WORK/l1.json" "['ops_per_server_cpu_second']")"
   record l1_ms "$(get "$WORK/l1.json" "['server_cpu_ms_per_op']")"
   record l1_tput "$(get "$WORK/l1.json" "['per_second']")"
@@ -101,12 +110,18 @@ for run in $(seq "$RUNS"); do
     $BIN registry import "$WORK/registry.tsv" --data "$WORK/pg-keys" --database-url "$PG_URL" --json >/dev/null
     cyberid_serve "$WORK/pg-keys" "$PG_URL"
     cyberid_bench pg login 1 --data "$WORK/pg-keys" --database-url "$PG_URL"
-    kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
+    stop_serve
     rm -rf "$WORK/pg-keys"
     record pg_cpu "$(get "$WORK/pg.json" "['ops_per_server_cpu_second']")"
     record pg_tput "$(get "$WORK/pg.json" "['per_second']")"
     record r_pg_cpu "$(python3 -c "print($(tail -1 "$WORK/pg_cpu") / $(tail -1 "$WORK/peer_login_cpu"))")"
   fi
+  # This run's own figures, so that a median can be checked against its runs.
+  last() { tail -1 "$WORK/$1"; }
+  printf '  L1 %.0f vs %.0f per CPU-s (%.2f×), p99 %.1f vs %.1f ms; exchange %.0f vs %.0f (%.2f×); L2/L1 %.2f×%s\n' \
+    "$(last l1_cpu)" "$(last peer_login_cpu)" "$(last r_login_cpu)" "$(last l1_p99)" "$(last peer_login_p99)" \
+    "$(last token_cpu)" "$(last peer_token_cpu)" "$(last r_token_cpu)" "$(last r_l2)" \
+    "$([ -n "$DB" ] && printf '; PostgreSQL %.0f (%.2f×)' "$(last pg_cpu)" "$(last r_pg_cpu)")" >&2
 done
 
 m() { median < "$WORK/$1"; }
