@@ -12,7 +12,7 @@ use cyberid_domain::{AssuranceLevel, Claim};
 use cyberid_protocol::{
     APPROVAL_TYP, ApprovalClaims, ConsentEntry, ConsentList, DecisionRequest, DecisionResponse,
     LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse, ProofRequest, RequestedClaim,
-    WALLET_LINK_PREFIX, WALLET_PROOF_TYP, WalletProofClaims,
+    WALLET_PROOF_TYP, WalletProofClaims,
 };
 use cyberid_store::{
     AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, RelyingParty,
@@ -182,10 +182,7 @@ pub(crate) fn login_page(
     request: &AuthorizationRequest,
 ) -> Result<Response, ApiError> {
     let page_url = format!("{}{LOGIN_PAGE_PREFIX}{id}", platform.issuer);
-    let wallet_link = format!(
-        "{WALLET_LINK_PREFIX}{}",
-        form_urlencoded::byte_serialize(page_url.as_bytes()).collect::<String>()
-    );
+    let wallet_link = cyberid_protocol::wallet_link(&page_url);
     let qr_svg = crate::qr::svg(wallet_link.as_bytes())
         .ok_or_else(|| ApiError::internal("QR code", "the wallet link is too long"))?;
     let page = LoginPage {

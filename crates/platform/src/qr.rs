@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn paints_exactly_the_encoders_modules_and_scans_back() {
         let data =
-            b"cyberid-wallet:?login=http%3A%2F%2F127.0.0.1%3A8080%2Flogin%2Fabcdefghijklmnopqrstuv";
+            b"cyberid-wallet:?login=http://127.0.0.1:8080/login/--0k3Zx1abcdefghijklmnopqrstuv";
         let drawing = svg(data).unwrap();
         assert!(drawing.starts_with("<svg") && drawing.ends_with("</svg>"));
         let (size, dark) = painted(&drawing);

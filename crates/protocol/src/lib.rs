@@ -87,8 +87,38 @@ pub const WALLET_PROOF_TYP: &str = "cyberid-wallet+jwt";
 pub const APPROVAL_TYP: &str = "cyberid-approval+jwt";
 /// The login page of sign-in `{id}` is `{issuer}/login/{id}`.
 pub const LOGIN_PAGE_PREFIX: &str = "/login/";
-/// Same-device links: `cyberid-wallet:?login=<login page URL, percent-encoded>`.
+/// Same-device links: `cyberid-wallet:?login=<login page URL>`, the URL percent-encoded
+/// where a query value needs it (see [`wallet_link`]); wallets read either form.
 pub const WALLET_LINK_PREFIX: &str = "cyberid-wallet:?login=";
+
+/// What [`wallet_link`] escapes: what cannot stand for itself in a query value read as
+/// `application/x-www-form-urlencoded` — controls, space, the characters
+/// `" # % & + < > \ ^ { | }` and the backquote — and all non-ASCII. `:` and `/` may (RFC
+/// 3986, section 3.4), and leaving them keeps the QR code a version smaller: its modules
+/// bigger on the screen, and a fifth less to draw.
+const LINK_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The wallet link (cross-device QR code and same-device link) for a login page URL.
+pub fn wallet_link(login_page_url: &str) -> String {
+    format!(
+        "{WALLET_LINK_PREFIX}{}",
+        percent_encoding::utf8_percent_encode(login_page_url, LINK_VALUE)
+    )
+}
 
 /// What a wallet proof signs: an action, its target (a sign-in id, a client id) and a time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

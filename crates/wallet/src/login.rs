@@ -254,6 +254,21 @@ mod tests {
             (server.as_str(), id.as_str()),
             ("https://id.example/base", "xyz")
         );
+        // The links the platform writes: only what a query value needs is escaped.
+        for page in [
+            "http://127.0.0.1:8080/login/abc_DEF-1",
+            "https://id.example/base/login/xyz",
+            "https://id.example/a+b&c=d%20e#f/login/xyz",
+            "https://id.example/身份/login/xyz",
+        ] {
+            let link = cyberid_protocol::wallet_link(page);
+            let (server, id) = parse_login_reference(&link).unwrap();
+            assert_eq!(format!("{server}{LOGIN_PAGE_PREFIX}{id}"), page, "{link}");
+        }
+        assert_eq!(
+            cyberid_protocol::wallet_link("http://127.0.0.1:8080/login/abc"),
+            "cyberid-wallet:?login=http://127.0.0.1:8080/login/abc"
+        );
         for bad in [
             "",
             "ftp://x/login/a",
