@@ -315,7 +315,28 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         sign_ins_before: i64,
         batch: u32,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        let batch = batch.max(1);
+        let mut purged = 0;
+        loop {
+            let (assertions, sign_ins) = self
+                .purge_expired_batch(now, sign_ins_before, batch)
+                .await?;
+            purged += assertions + sign_ins;
+            if assertions < u64::from(batch) && sign_ins < u64::from(batch) {
+                return Ok(purged);
+            }
+        }
+    }
+    /// One step of [`Store::purge_expired`]: at most `batch` expired assertion ids and
+    /// `batch` sign-ins expired before `sign_ins_before`, each table in one transaction;
+    /// returns how many of each went.
+    async fn purge_expired_batch(
+        &self,
+        now: i64,
+        sign_ins_before: i64,
+        batch: u32,
+    ) -> Result<(u64, u64), StoreError>;
 
     // --- accounts at sign-in ---
 

@@ -1059,37 +1059,28 @@ impl Store for PostgresStore {
         .map(|n| n == 1)
     }
 
-    async fn purge_expired(
+    async fn purge_expired_batch(
         &self,
         now: i64,
         sign_ins_before: i64,
         batch: u32,
-    ) -> Result<u64, StoreError> {
-        let batch = i64::from(batch.max(1));
-        let mut purged = 0;
-        loop {
-            // One statement (one transaction) per batch and table.
-            let assertions = self
-                .execute(
-                    "DELETE FROM client_assertions WHERE (client_id, jti) IN (
-                       SELECT client_id, jti FROM client_assertions
-                       WHERE expires_at < $1 LIMIT $2)",
-                    &[&now, &batch],
-                )
-                .await?;
-            let sign_ins = self
-                .execute(
-                    "DELETE FROM login_transactions WHERE id IN (
-                       SELECT id FROM login_transactions WHERE expires_at < $1 LIMIT $2)",
-                    &[&sign_ins_before, &batch],
-                )
-                .await?;
-            purged += assertions + sign_ins;
-            let full = |deleted: u64| i64::try_from(deleted).is_ok_and(|d| d >= batch);
-            if !full(assertions) && !full(sign_ins) {
-                return Ok(purged);
-            }
-        }
+    ) -> Result<(u64, u64), StoreError> {
+        let batch = i64::from(batch);
+        let assertions = self
+            .execute(
+                "DELETE FROM client_assertions WHERE (client_id, jti) IN (
+                   SELECT client_id, jti FROM client_assertions WHERE expires_at < $1 LIMIT $2)",
+                &[&now, &batch],
+            )
+            .await?;
+        let sign_ins = self
+            .execute(
+                "DELETE FROM login_transactions WHERE id IN (
+                   SELECT id FROM login_transactions WHERE expires_at < $1 LIMIT $2)",
+                &[&sign_ins_before, &batch],
+            )
+            .await?;
+        Ok((assertions, sign_ins))
     }
 
     async fn account_by_device(

@@ -402,15 +402,7 @@ fn import_registry(
                 .prepare_cached("INSERT INTO scratch.staged VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(db_error)?;
             for record in &batch {
-                insert
-                    .execute(params![
-                        record.id_number.as_str(),
-                        record.name.as_str(),
-                        format_iso_date(record.birth_date),
-                        record.sex.as_str(),
-                        &record.face.to_bytes()[..],
-                    ])
-                    .map_err(db_error)?;
+                insert_person(&mut insert, record)?;
             }
         }
         tx.commit().map_err(db_error)?;
@@ -439,12 +431,12 @@ fn import_registry(
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
         tx.execute(
-            "INSERT INTO main.registry_people (id_number, name, birth_date, sex, face)
-             SELECT id_number, name, birth_date, sex, face FROM scratch.sorted
-             WHERE rowid > ?1 AND rowid <= ?2
-             ON CONFLICT (id_number) DO UPDATE SET
-               name = excluded.name, birth_date = excluded.birth_date,
-               sex = excluded.sex, face = excluded.face",
+            sql!(
+                "INSERT INTO main.registry_people (id_number, name, birth_date, sex, face)
+                 SELECT id_number, name, birth_date, sex, face FROM scratch.sorted
+                 WHERE rowid > ?1 AND rowid <= ?2
+                 {REGISTRY_UPSERT}"
+            ),
             [merged, merged + IMPORT_MERGE_CHUNK],
         )
         .map_err(db_error)?;
@@ -454,6 +446,28 @@ fn import_registry(
     conn.execute("DETACH DATABASE scratch", [])
         .map_err(db_error)?;
     Ok(records_read)
+}
+
+/// The registry is authoritative: a record for a known ID number replaces what was there.
+const REGISTRY_UPSERT: &str = "ON CONFLICT (id_number) DO UPDATE SET
+    name = excluded.name, birth_date = excluded.birth_date,
+    sex = excluded.sex, face = excluded.face";
+
+/// Runs an insert of one registry record, its five columns in table order.
+fn insert_person(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    record: &PersonRecord,
+) -> Result<(), StoreError> {
+    insert
+        .execute(params![
+            record.id_number.as_str(),
+            record.name.as_str(),
+            format_iso_date(record.birth_date),
+            record.sex.as_str(),
+            &record.face.to_bytes()[..],
+        ])
+        .map(|_| ())
+        .map_err(db_error)
 }
 
 /// Maps a UNIQUE violation to the enrolment error it means.
@@ -880,24 +894,14 @@ impl Store for SqliteStore {
             let tx = conn.savepoint().map_err(db_error)?;
             {
                 let mut insert = tx
-                    .prepare_cached(
+                    .prepare_cached(sql!(
                         "INSERT INTO registry_people (id_number, name, birth_date, sex, face)
                          VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (id_number) DO UPDATE SET
-                           name = excluded.name, birth_date = excluded.birth_date,
-                           sex = excluded.sex, face = excluded.face",
-                    )
+                         {REGISTRY_UPSERT}"
+                    ))
                     .map_err(db_error)?;
                 for record in &records {
-                    insert
-                        .execute(params![
-                            record.id_number.as_str(),
-                            record.name.as_str(),
-                            format_iso_date(record.birth_date),
-                            record.sex.as_str(),
-                            &record.face.to_bytes()[..],
-                        ])
-                        .map_err(db_error)?;
+                    insert_person(&mut insert, record)?;
                 }
             }
             tx.commit().map_err(db_error)
@@ -1521,46 +1525,35 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge_expired(
+    async fn purge_expired_batch(
         &self,
         now: i64,
         sign_ins_before: i64,
         batch: u32,
-    ) -> Result<u64, StoreError> {
-        let batch = i64::from(batch.max(1));
-        let mut purged = 0;
-        loop {
-            // One write job per batch: other writes take their turn in between.
-            let (assertions, sign_ins) = self
-                .write(move |conn| {
-                    in_savepoint(conn, |conn| {
-                        let assertions = conn
-                            .prepare_cached(
-                                "DELETE FROM client_assertions WHERE (client_id, jti) IN (
-                                   SELECT client_id, jti FROM client_assertions
-                                   WHERE expires_at < ?1 LIMIT ?2)",
-                            )
-                            .map_err(db_error)?
-                            .execute(params![now, batch])
-                            .map_err(db_error)?;
-                        let sign_ins = conn
-                            .prepare_cached(
-                                "DELETE FROM login_transactions WHERE id IN (
-                                   SELECT id FROM login_transactions
-                                   WHERE expires_at < ?1 LIMIT ?2)",
-                            )
-                            .map_err(db_error)?
-                            .execute(params![sign_ins_before, batch])
-                            .map_err(db_error)?;
-                        Ok((assertions as i64, sign_ins as i64))
-                    })
-                })
-                .await?;
-            purged += (assertions + sign_ins) as u64;
-            if assertions < batch && sign_ins < batch {
-                return Ok(purged);
-            }
-        }
+    ) -> Result<(u64, u64), StoreError> {
+        // One write job per batch: other writes take their turn in between.
+        self.write(move |conn| {
+            in_savepoint(conn, |conn| {
+                let delete = |sql: &str, before: i64| {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.execute(params![before, batch]))
+                        .map(|deleted| deleted as u64)
+                        .map_err(db_error)
+                };
+                let assertions = delete(
+                    "DELETE FROM client_assertions WHERE (client_id, jti) IN (
+                       SELECT client_id, jti FROM client_assertions WHERE expires_at < ?1 LIMIT ?2)",
+                    now,
+                )?;
+                let sign_ins = delete(
+                    "DELETE FROM login_transactions WHERE id IN (
+                       SELECT id FROM login_transactions WHERE expires_at < ?1 LIMIT ?2)",
+                    sign_ins_before,
+                )?;
+                Ok((assertions, sign_ins))
+            })
+        })
+        .await
     }
 
     async fn account_by_device(
