@@ -527,6 +527,17 @@ fn login(
     }
 }
 
+/// An L1 approval releasing `claims` at `at`.
+fn approved_l1(account_id: i64, claims: &[&str], at: i64) -> cyberid_store::LoginOutcome {
+    cyberid_store::LoginOutcome::Approved {
+        account_id,
+        level: "L1".into(),
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+        auth_time: at,
+        reset: vec![],
+    }
+}
+
 #[tokio::test]
 async fn sign_ins_are_created_and_claimed_only_for_active_clients() {
     use cyberid_store::LoginStatus;
@@ -675,13 +686,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
                 .insert_login(&login(id, LoginStatus::Pending, None))
                 .await
                 .unwrap();
-            let outcome = LoginOutcome::Approved {
-                account_id: enrolled.account_id,
-                level: "L1".into(),
-                claims: claims.iter().map(|c| c.to_string()).collect(),
-                auth_time: at,
-                reset: vec![],
-            };
+            let outcome = approved_l1(enrolled.account_id, &claims, at);
             assert!(store.finish_login(id, &outcome, at).await.unwrap());
             let consent = store
                 .consent(enrolled.account_id, "c1")
@@ -698,13 +703,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
             );
         }
         // A sign-in that was not pending any more remembers nothing.
-        let late = LoginOutcome::Approved {
-            account_id: enrolled.account_id,
-            level: "L1".into(),
-            claims: vec!["name".into()],
-            auth_time: 1_080,
-            reset: vec![],
-        };
+        let late = approved_l1(enrolled.account_id, &["name"], 1_080);
         assert!(!store.finish_login("t5", &late, 1_080).await.unwrap());
         let consent = store
             .consent(enrolled.account_id, "c1")
@@ -793,7 +792,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
 
 #[tokio::test]
 async fn the_one_statement_redemption_holds_every_condition() {
-    use cyberid_store::{CodeRedemption, LoginOutcome, LoginStatus};
+    use cyberid_store::{CodeRedemption, LoginStatus};
     for_each_backend(|store| async move {
         let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
         store
@@ -816,13 +815,7 @@ async fn the_one_statement_redemption_holds_every_condition() {
         let right = ("c1", "https://rp.example/cb", "chal-1");
         // Not approved yet.
         assert!(redeem(right.0, right.1, right.2).await.is_none());
-        let approved = LoginOutcome::Approved {
-            account_id: enrolled.account_id,
-            level: "L1".into(),
-            claims: vec![],
-            auth_time: 1_005,
-            reset: vec![],
-        };
+        let approved = approved_l1(enrolled.account_id, &[], 1_005);
         assert!(store.finish_login("t1", &approved, 1_010).await.unwrap());
         // Another client, another redirect URI, another challenge: nothing changes.
         assert!(redeem("c2", right.1, right.2).await.is_none());
@@ -949,7 +942,7 @@ async fn factor_attempts_lock_at_the_limit_and_reset() {
 
 #[tokio::test]
 async fn consents_are_remembered_replaced_and_revoked() {
-    use cyberid_store::{LoginOutcome, LoginStatus};
+    use cyberid_store::LoginStatus;
     for_each_backend(|store| async move {
         for client in ["c1", "c2"] {
             store
@@ -962,18 +955,11 @@ async fn consents_are_remembered_replaced_and_revoked() {
         // Consent is remembered by approving sign-ins.
         let approve = |id: &'static str, client: &'static str, claims: &[&str], at: i64| {
             let store = store.clone();
-            let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
+            let outcome = approved_l1(a, claims, at);
             async move {
                 let mut new = login(id, LoginStatus::Pending, None);
                 new.client_id = client.into();
                 assert!(store.insert_login(&new).await.unwrap());
-                let outcome = LoginOutcome::Approved {
-                    account_id: a,
-                    level: "L1".into(),
-                    claims,
-                    auth_time: at,
-                    reset: vec![],
-                };
                 assert!(store.finish_login(id, &outcome, at).await.unwrap());
             }
         };
