@@ -117,8 +117,7 @@ async fn begin(h: &Harness, base: &str, client: &Client, extra: &[(&str, &str)])
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "the login page itself");
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = browser_cookie(&response);
     let page = response.text().await.unwrap();
     // The page's script continues at the sign-in's own page.
     let login_url = page
@@ -127,21 +126,10 @@ async fn begin(h: &Harness, base: &str, client: &Client, extra: &[(&str, &str)])
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
-    assert!(
-        login_url.starts_with(&format!("{}/login/", h.url)),
-        "{login_url}"
-    );
-    let id = login_url.rsplit('/').next().unwrap().to_owned();
-    Flow {
-        login_url,
-        id,
-        cookie,
-        verifier,
-        state,
-        nonce,
-    }
+    flow_at(h, login_url, cookie, verifier, state, nonce)
 }
 
+/// The sign-in a pushed request's `/authorize` redirected the browser to.
 fn finish_begin(
     h: &Harness,
     response: &reqwest::Response,
@@ -150,12 +138,35 @@ fn finish_begin(
     nonce: String,
 ) -> Flow {
     let login_url = response.headers()["location"].to_str().unwrap().to_owned();
+    flow_at(
+        h,
+        login_url,
+        browser_cookie(response),
+        verifier,
+        state,
+        nonce,
+    )
+}
+
+/// The sign-in's cookie, as the browser sends it back.
+fn browser_cookie(response: &reqwest::Response) -> String {
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// A sign-in at its own page `login_url` on this platform.
+fn flow_at(
+    h: &Harness,
+    login_url: String,
+    cookie: String,
+    verifier: String,
+    state: String,
+    nonce: String,
+) -> Flow {
     assert!(
         login_url.starts_with(&format!("{}/login/", h.url)),
         "{login_url}"
     );
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
     let id = login_url.rsplit('/').next().unwrap().to_owned();
     Flow {
         login_url,
