@@ -22,6 +22,19 @@ fn cyberid(args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
+/// A command that failed with a `--json` error whose description mentions `fragment`.
+fn refused_with(output: &Output, fragment: &str) -> Value {
+    assert!(!output.status.success());
+    let error = json_of(output);
+    assert!(
+        error["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains(fragment)),
+        "{error}"
+    );
+    error
+}
+
 fn json_of(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -477,16 +490,8 @@ fn registry_generation_is_deterministic_and_import_reports_bad_files() {
         data.to_str().unwrap(),
         "--json",
     ]);
-    assert!(!output.status.success());
-    let error = json_of(&output);
+    let error = refused_with(&output, "line 52");
     assert_eq!(error["error"], "invalid_registry_file");
-    assert!(
-        error["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("line 52"),
-        "{error}"
-    );
     // The 50 good lines before the bad one were not imported either, and the import's
     // scratch file is gone.
     let registry_people = tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -613,13 +618,7 @@ async fn operator_commands(postgres: bool) {
         "--claims",
         "name",
     ]);
-    assert!(!refused.status.success());
-    assert!(
-        json_of(&refused)["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("legal-basis")
-    );
+    refused_with(&refused, "legal-basis");
     let listed = json_of(&admin(&["list"]));
     assert_eq!(listed["relying_parties"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -963,16 +962,8 @@ async fn bench_commands_drive_a_server() {
         "1",
         "--json",
     ]);
-    assert!(!refused.status.success());
-    let refused = json_of(&refused);
+    let refused = refused_with(&refused, "this machine");
     assert_eq!(refused["error"], "invalid_input");
-    assert!(
-        refused["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("this machine"),
-        "{refused}"
-    );
 }
 
 /// `bench populate` creates registry and accounts through the bulk paths; people who already
