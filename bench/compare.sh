@@ -24,7 +24,7 @@ WORK=$(mktemp -d /tmp/cyberid-compare-XXXXXX)
 SCHEMA="compare_$$"
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
-  [ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null
+  [ -z "${SERVE_PID:-}" ] || kill "$SERVE_PID" 2>/dev/null || true
   [ -n "$DB" ] && psql "$DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -42,12 +42,13 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 record() { echo "$2" >> "$WORK/$1"; }
 
 peer_run() { # mode
-  # exec: no shell in between to report the server's SIGTERM as "Terminated"
-  (cd "$WORK/peer" && NODE_ENV=production exec taskset -c 0 "$NODE" server.mjs > "$WORK/peer.log" 2>&1 &)
+  # exec: the pid is the server's own, and no shell in between reports its SIGTERM
+  (cd "$WORK/peer" && NODE_ENV=production exec taskset -c 0 "$NODE" server.mjs) > "$WORK/peer.log" 2>&1 &
+  SERVE_PID=$!
+  disown "$SERVE_PID"
   for _ in $(seq 50); do curl -sf http://127.0.0.1:3000/__stats >/dev/null && break; sleep 0.2; done
   (cd "$WORK/peer" && taskset -c 1 "$NODE" bench.mjs --mode="$1" --n="$N" --c="$C" --warmup="$WARMUP" --json="$WORK/peer-$1.json" >/dev/null)
-  pkill -f "server.mjs" || true
-  sleep 0.5
+  stop_serve
 }
 
 cyberid_serve() { # data-dir [database-url]
@@ -60,10 +61,11 @@ cyberid_serve() { # data-dir [database-url]
   URL=$(awk '{print $NF}' "$WORK/serve.out")
 }
 
-stop_serve() { # bounded: a server that ignores SIGTERM for 10 s is killed
+stop_serve() { # the server started last; bounded: one that ignores SIGTERM for 10 s is killed
   kill "$SERVE_PID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$SERVE_PID" 2>/dev/null || true
+  unset SERVE_PID # the cleanup must not signal a pid the system may have reused
 }
 
 cyberid_bench() { # name mode level [store args...]
