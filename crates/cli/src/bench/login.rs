@@ -20,7 +20,7 @@ use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
 use serde_json::{Value, json};
 
-use super::{percentile_ms, process_cpu_seconds, process_rss_mb, require_local};
+use super::{Measured, process_cpu_seconds, report, require_local};
 use crate::store_args::StoreArgs;
 use crate::{CliResult, Failure, print_json};
 
@@ -127,29 +127,10 @@ pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
         args.server_pid,
     )
     .await?;
-    if let Some(error) = &measured.first_error {
-        eprintln!("{} errors; first: {error}", measured.errors);
-    }
-    let completed = measured.latencies.len();
-    // Below one tick of the kernel's CPU clock (10 ms) nothing was measured: no figure.
-    let server_cpu = measured.server_cpu_seconds.filter(|cpu| *cpu > 0.0);
-    let report = json!({
-        "operation": operation,
-        "level": match args.level { Level::L1 => 1, Level::L2 => 2 },
-        "server": server,
-        "concurrency": concurrency,
-        "completed": completed,
-        "errors": measured.errors,
-        "seconds": measured.seconds,
-        "per_second": completed as f64 / measured.seconds.max(1e-9),
-        "latency_ms": {
-            "p50": percentile_ms(&measured.latencies, 0.50),
-            "p90": percentile_ms(&measured.latencies, 0.90),
-            "p99": percentile_ms(&measured.latencies, 0.99),
-        },
-        "server_cpu_ms_per_op": server_cpu.map(|cpu| cpu * 1000.0 / completed.max(1) as f64),
-        "ops_per_server_cpu_second": server_cpu.map(|cpu| completed as f64 / cpu),
-        "server_rss_mb": args.server_pid.and_then(process_rss_mb),
+    let mut report = report(operation, &server, concurrency, &measured, args.server_pid)?;
+    report["level"] = json!(match args.level {
+        Level::L1 => 1,
+        Level::L2 => 2,
     });
     if args.json {
         print_json(&report);
@@ -261,14 +242,6 @@ async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<C
     })
 }
 
-struct Measured {
-    latencies: Vec<Duration>,
-    errors: usize,
-    first_error: Option<String>,
-    seconds: f64,
-    server_cpu_seconds: Option<f64>,
-}
-
 /// Runs `count` operations with `concurrency` workers; worker `w` uses wallet `w`.
 async fn measure(
     context: &Arc<Context>,
@@ -310,9 +283,9 @@ async fn measure(
                 match &codes {
                     None => {
                         let minted = approved_code(&context, worker).await?;
-                        redeem(&context, &minted, Userinfo::Fetch).await
+                        redeem(&context, &minted, Mode::Login).await
                     }
-                    Some(codes) => redeem(&context, &codes[index], Userinfo::Skip).await,
+                    Some(codes) => redeem(&context, &codes[index], Mode::Token).await,
                 }
             }
         },
@@ -533,17 +506,10 @@ fn form_urlencoded_pairs(query: &str) -> std::collections::HashMap<String, Strin
         .unwrap_or_default()
 }
 
-/// Whether a redemption goes on to `/userinfo`: a full login does; `bench token` times the
-/// code exchange alone, as the reference harness's token mode does.
-#[derive(Clone, Copy, PartialEq)]
-enum Userinfo {
-    Fetch,
-    Skip,
-}
-
-/// Steps 7–9: code exchange with client authentication, ID-token verification, userinfo
-/// (when asked).
-async fn redeem(context: &Context, minted: &Minted, userinfo: Userinfo) -> Result<(), String> {
+/// Steps 7–9: code exchange with client authentication, ID-token verification, and, for a
+/// full login, userinfo (`bench token` times the code exchange alone, as the reference
+/// harness's token mode does).
+async fn redeem(context: &Context, minted: &Minted, mode: Mode) -> Result<(), String> {
     let http = &context.http;
     let tokens: Value = http
         .post(format!("{}/token", context.server))
@@ -583,7 +549,7 @@ async fn redeem(context: &Context, minted: &Minted, userinfo: Userinfo) -> Resul
     let access_token = tokens["access_token"]
         .as_str()
         .ok_or_else(|| format!("token: no access token in {tokens}"))?;
-    if userinfo == Userinfo::Fetch {
+    if mode == Mode::Login {
         let info: Value = http
             .get(format!("{}/userinfo", context.server))
             .bearer_auth(access_token)

@@ -107,9 +107,23 @@ pub async fn run(args: BenchArgs) -> CliResult {
     Ok(())
 }
 
+/// Load tests target this machine only: `http://` to a loopback address or `localhost`,
+/// with no user information (`http://127.0.0.1:1@elsewhere/` names the host `elsewhere`).
 pub(crate) fn require_local(server: &str) -> Result<(), Failure> {
-    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-    if local.iter().any(|prefix| server.starts_with(prefix)) {
+    let local = reqwest::Url::parse(server).is_ok_and(|url| {
+        url.scheme() == "http"
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.host_str().is_some_and(|host| {
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            })
+    });
+    if local {
         Ok(())
     } else {
         Err(Failure {
@@ -204,34 +218,70 @@ async fn enrol_load(
         latencies.extend(l);
         errors.extend(e);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     let cpu_after = server_pid.map(process_cpu_seconds).transpose()?;
     latencies.sort();
-    let ok = latencies.len();
-    // Below one tick of the kernel's CPU clock (10 ms) nothing was measured: no figure.
-    let cpu_ms_per_op = match (cpu_before, cpu_after) {
-        (Some(before), Some(after)) if ok > 0 && after > before => {
-            Some((after - before) * 1000.0 / ok as f64)
-        }
-        _ => None,
+    let measured = Measured {
+        latencies,
+        errors: errors.len(),
+        first_error: errors.into_iter().next(),
+        seconds,
+        server_cpu_seconds: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
     };
-    if let Some(first) = errors.first() {
-        eprintln!("{} errors; first: {first}", errors.len());
+    report("enrol", server, concurrency, &measured, server_pid)
+}
+
+/// What one timed load run saw.
+pub(crate) struct Measured {
+    /// Latencies of the operations that completed, sorted.
+    pub latencies: Vec<Duration>,
+    pub errors: usize,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+    /// The server's CPU seconds over the run (with `--server-pid`).
+    pub server_cpu_seconds: Option<f64>,
+}
+
+/// The report of a load run, as every `cyberid bench` mode prints it; an error when no
+/// operation completed (a run of failures is not a measurement).
+pub(crate) fn report(
+    operation: &str,
+    server: &str,
+    concurrency: usize,
+    measured: &Measured,
+    server_pid: Option<u32>,
+) -> Result<serde_json::Value, Failure> {
+    if let Some(error) = &measured.first_error {
+        eprintln!("{} errors; first: {error}", measured.errors);
     }
+    let completed = measured.latencies.len();
+    if completed == 0 {
+        return Err(Failure {
+            code: "bench_failed".into(),
+            description: format!(
+                "no {operation} completed ({} errors; first: {})",
+                measured.errors,
+                measured.first_error.as_deref().unwrap_or("none")
+            ),
+        });
+    }
+    // Below one tick of the kernel's CPU clock (10 ms) nothing was measured: no figure.
+    let server_cpu = measured.server_cpu_seconds.filter(|cpu| *cpu > 0.0);
     Ok(json!({
-        "operation": "enrol",
+        "operation": operation,
         "server": server,
         "concurrency": concurrency,
-        "completed": ok,
-        "errors": errors.len(),
-        "seconds": elapsed,
-        "per_second": ok as f64 / elapsed.max(1e-9),
+        "completed": completed,
+        "errors": measured.errors,
+        "seconds": measured.seconds,
+        "per_second": completed as f64 / measured.seconds.max(1e-9),
         "latency_ms": {
-            "p50": percentile_ms(&latencies, 0.50),
-            "p90": percentile_ms(&latencies, 0.90),
-            "p99": percentile_ms(&latencies, 0.99),
+            "p50": percentile_ms(&measured.latencies, 0.50),
+            "p90": percentile_ms(&measured.latencies, 0.90),
+            "p99": percentile_ms(&measured.latencies, 0.99),
         },
-        "server_cpu_ms_per_op": cpu_ms_per_op,
+        "server_cpu_ms_per_op": server_cpu.map(|cpu| cpu * 1000.0 / completed as f64),
+        "ops_per_server_cpu_second": server_cpu.map(|cpu| completed as f64 / cpu),
         "server_rss_mb": server_pid.and_then(process_rss_mb),
     }))
 }
@@ -269,4 +319,64 @@ pub(crate) fn process_rss_mb(pid: u32) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Measured, report, require_local};
+
+    #[test]
+    fn a_run_in_which_nothing_completed_is_an_error_not_a_report() {
+        let failed = Measured {
+            latencies: Vec::new(),
+            errors: 3,
+            first_error: Some("state or iss does not match".into()),
+            seconds: 0.5,
+            server_cpu_seconds: Some(0.2),
+        };
+        let Err(error) = report("login", "http://localhost:1", 3, &failed, None) else {
+            panic!("a report of nothing");
+        };
+        assert_eq!(error.code, "bench_failed");
+        assert!(
+            error.description.contains("state or iss"),
+            "{}",
+            error.description
+        );
+        let one = Measured {
+            latencies: vec![std::time::Duration::from_millis(2)],
+            errors: 2,
+            ..failed
+        };
+        let Ok(reported) = report("login", "http://localhost:1", 3, &one, None) else {
+            panic!("no report of one completed operation");
+        };
+        assert_eq!(reported["completed"], 1);
+        assert_eq!(reported["server_cpu_ms_per_op"], 200.0);
+    }
+
+    #[test]
+    fn only_this_machine_is_a_target() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://127.1.2.3:80",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+        ] {
+            assert!(require_local(local).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://192.0.2.1:8080",
+            "http://127.0.0.1:1@192.0.2.1:8080",
+            "http://user:pw@127.0.0.1:8080",
+            "http://127.0.0.1.example:8080",
+            "http://localhost.example:8080",
+            "https://127.0.0.1:8080",
+            "127.0.0.1:8080",
+            "",
+        ] {
+            assert!(require_local(remote).is_err(), "{remote}");
+        }
+    }
 }
