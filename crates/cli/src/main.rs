@@ -105,14 +105,16 @@ fn main() -> ExitCode {
         Command::Bench(args) => (args.json(), "warn"),
     };
     init_logging(log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        // The SQLite writer holds its commits while every worker is busy (see
-        // cyberid_store::pacing): bigger groups, fewer fsyncs.
-        .on_thread_park(cyberid_store::pacing::worker_parked)
-        .on_thread_unpark(cyberid_store::pacing::worker_unparked)
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        // A serving platform's SQLite writer holds its commits while every worker is busy
+        // (see cyberid_store::pacing): bigger groups, fewer fsyncs. Tools commit at once.
+        builder
+            .on_thread_park(cyberid_store::pacing::worker_parked)
+            .on_thread_unpark(cyberid_store::pacing::worker_unparked);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
