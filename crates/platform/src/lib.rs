@@ -6,7 +6,9 @@
 //! every refusal is an [`error::ApiError`] with an OAuth-style error code.
 //!
 //! Nodes are stateless: all state lives in the store, so any number of nodes can serve
-//! one PostgreSQL database, given the same platform keys.
+//! one PostgreSQL database, given the same platform keys. Each node caches relying-party
+//! registrations (which never change once written); whether a client is suspended is
+//! always read from the store.
 
 mod clients;
 pub mod config;

@@ -443,10 +443,6 @@ pub async fn decision(
     }))
 }
 
-/// The account behind an approval and its claims, checked: signed by an active device key,
-/// for this very sign-in (id, client, challenge), fresh. An approval whose signature was
-/// already checked at this sign-in's PIN evaluation (same bytes, by digest) is not checked
-/// twice.
 /// The pending sign-in `id` and the approval sent for it, checked, with the account of the
 /// device that signed it. The sign-in and the device come from one store read.
 async fn open_with_approval(
@@ -476,6 +472,9 @@ async fn open_with_approval(
     Ok((login, request, account, claims))
 }
 
+/// The approval's claims, checked: signed by the device key that named it, for this very
+/// sign-in (id, client, challenge), fresh. An approval whose signature was already checked
+/// at this sign-in's PIN evaluation (same bytes, by digest) is not checked twice.
 fn check_approval(
     platform: &Platform,
     login: &LoginRecord,

@@ -4,7 +4,8 @@
 //! SVG renderer writes one rectangle per dark module. Here the same encoder and error
 //! correction are used with one fixed mask — every mask is valid, the scoring only tunes
 //! scanning margins — and each row's dark runs become one stroked path segment each, the
-//! numbers written by hand (formatting them was a twentieth of a sign-in's CPU).
+//! numbers written with `itoa` (through `core::fmt` they were a twentieth of a sign-in's
+//! CPU, pushed a character at a time a fortieth).
 
 use qrcode::EcLevel;
 use qrcode::canvas::{Canvas, MaskPattern};
@@ -29,15 +30,13 @@ pub fn svg(data: &[u8]) -> Option<String> {
     let width = usize::try_from(version.width()).ok()?;
     let quiet = 4;
     let size = width + 2 * quiet;
-    // Bytes, not a String: pushing ASCII digits through `String` checked each one as a
-    // char (a fortieth of a sign-in's CPU went to writing these numbers).
-    let mut svg: Vec<u8> = Vec::with_capacity(width * width + 400);
+    let mut svg = String::with_capacity(width * width + 400);
     let mut number = itoa::Buffer::new();
-    svg.extend_from_slice(br#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 "#);
-    svg.extend_from_slice(number.format(size).as_bytes());
-    svg.push(b' ');
-    svg.extend_from_slice(number.format(size).as_bytes());
-    svg.extend_from_slice(br##"" shape-rendering="crispEdges" role="img" aria-label="QR code for the Cyberspace ID wallet"><rect width="100%" height="100%" fill="#fff"/><path stroke="#000" transform="translate(0 .5)" d=""##);
+    svg.push_str(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 "#);
+    svg.push_str(number.format(size));
+    svg.push(' ');
+    svg.push_str(number.format(size));
+    svg.push_str(r##"" shape-rendering="crispEdges" role="img" aria-label="QR code for the Cyberspace ID wallet"><rect width="100%" height="100%" fill="#fff"/><path stroke="#000" transform="translate(0 .5)" d=""##);
     // A run of dark modules in row y from x to x + n is the stroke from (x, y + ½) to
     // (x + n, y + ½), one module wide.
     for (y, row) in modules.chunks_exact(width).enumerate() {
@@ -48,19 +47,19 @@ pub fn svg(data: &[u8]) -> Option<String> {
                 while x < width && row[x] {
                     x += 1;
                 }
-                svg.push(b'M');
-                svg.extend_from_slice(number.format(start + quiet).as_bytes());
-                svg.push(b' ');
-                svg.extend_from_slice(number.format(y + quiet).as_bytes());
-                svg.push(b'h');
-                svg.extend_from_slice(number.format(x - start).as_bytes());
+                svg.push('M');
+                svg.push_str(number.format(start + quiet));
+                svg.push(' ');
+                svg.push_str(number.format(y + quiet));
+                svg.push('h');
+                svg.push_str(number.format(x - start));
             } else {
                 x += 1;
             }
         }
     }
-    svg.extend_from_slice(br#""/></svg>"#);
-    String::from_utf8(svg).ok()
+    svg.push_str(r#""/></svg>"#);
+    Some(svg)
 }
 
 #[cfg(test)]

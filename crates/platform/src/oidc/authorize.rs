@@ -174,10 +174,12 @@ async fn start_login(
     par_handle: Option<String>,
     status: LoginStatus,
 ) -> Result<Option<Started>, ApiError> {
-    let now = crate::now();
+    // One reading of the clock: the id's time prefix and `created_at` agree.
+    let now_ms = crate::now_ms();
+    let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
     // Time-ordered: a sign-in's row is written three times within seconds of its creation,
     // and neighbours in time then share B-tree pages (see `time_ordered_token`).
-    let id = random::time_ordered_token::<16>(crate::now_ms());
+    let id = random::time_ordered_token::<16>(now_ms);
     let cookie = (status == LoginStatus::Pending).then(random::token::<24>);
     let lifetime = if status == LoginStatus::Pushed {
         PAR_LIFETIME_SECONDS

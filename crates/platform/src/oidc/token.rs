@@ -174,7 +174,6 @@ pub fn check_access_token<'a>(platform: &Platform, token: &'a str, now: i64) -> 
         .then_some(login_id)
 }
 
-/// RFC 7636 S256: base64url(SHA-256(verifier)) must equal the challenge.
 /// Every check of a code exchange, one after the other, each with its own error; then the
 /// redemption (a replay revokes what the code gave).
 async fn redeem_checked(
@@ -227,6 +226,7 @@ fn well_formed_verifier(verifier: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// RFC 7636 S256: base64url(SHA-256(verifier)) must equal the challenge.
 fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), ApiError> {
     let verifier = verifier
         .ok_or_else(|| ApiError::bad_request("invalid_request", "code_verifier is required"))?;
