@@ -329,8 +329,8 @@ pub trait Store: Send + Sync + 'static {
         }
     }
     /// One step of [`Store::purge_expired`]: at most `batch` expired assertion ids and
-    /// `batch` sign-ins expired before `sign_ins_before`, each table in one transaction;
-    /// returns how many of each went.
+    /// `batch` sign-ins expired before `sign_ins_before` (SQLite: one write job for both;
+    /// PostgreSQL: one statement each); returns how many of each went.
     async fn purge_expired_batch(
         &self,
         now: i64,

@@ -606,7 +606,7 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let conn = self.reader()?;
         let result = run_cached(&conn, "BEGIN").and_then(|()| work(&conn));
-        let end = run_cached(&conn, if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        // Nothing was written: ending the read transaction by ROLLBACK loses nothing.
         if !conn.is_autocommit() {
             let _ = run_cached(&conn, "ROLLBACK");
         }
@@ -614,9 +614,7 @@ impl SqliteStore {
         if conn.is_autocommit() {
             Self::give_back(&self.readers, conn);
         }
-        let value = result?;
-        end?;
-        Ok(value)
+        result
     }
 
     /// A read that may scan: on tokio's blocking pool.

@@ -642,9 +642,20 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
             auth_time: 1_005,
             reset: vec![cyberid_store::Factor::Pin],
         };
+        // Failures counted before: the approval clears the factor it proved, only that one.
+        for factor in [cyberid_store::Factor::Pin, cyberid_store::Factor::Face] {
+            store
+                .count_attempt(enrolled.account_id, factor, 5)
+                .await
+                .unwrap();
+        }
         // Not after expiry; then exactly once.
         assert!(!store.finish_login("t1", &approved, 1_300).await.unwrap());
+        let counts = store.account(enrolled.account_id).await.unwrap().unwrap();
+        assert_eq!((counts.pin_failures, counts.face_failures), (1, 1));
         assert!(store.finish_login("t1", &approved, 1_010).await.unwrap());
+        let counts = store.account(enrolled.account_id).await.unwrap().unwrap();
+        assert_eq!((counts.pin_failures, counts.face_failures), (0, 1));
         let declined = LoginOutcome::Refused {
             status: LoginStatus::Declined,
             error: "access_denied".into(),
@@ -941,7 +952,7 @@ async fn factor_attempts_lock_at_the_limit_and_reset() {
 }
 
 #[tokio::test]
-async fn consents_are_remembered_replaced_and_revoked() {
+async fn consents_are_remembered_merged_and_revoked() {
     use cyberid_store::LoginStatus;
     for_each_backend(|store| async move {
         for client in ["c1", "c2"] {
