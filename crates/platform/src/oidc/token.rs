@@ -57,8 +57,10 @@ pub async fn token(
     // The common case in one statement; anything off, and the slow path below finds out
     // what, with the precise error.
     let fast = match (params.get("redirect_uri"), params.get("code_verifier")) {
+        // The stored request is the platform's own JSON serialisation (parameters with a
+        // NUL are refused before anything is stored), so the database can always read it.
         (Some(redirect_uri), Some(verifier)) if well_formed_verifier(verifier) => {
-            let redeemed = platform
+            platform
                 .store
                 .redeem_code_if(
                     id,
@@ -67,13 +69,7 @@ pub async fn token(
                     &b64::encode(sha256(verifier.as_bytes())),
                     now,
                 )
-                .await;
-            // A stored request the database cannot read as JSON must not make its code
-            // unusable: the step-by-step path parses it here instead.
-            redeemed.unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "one-statement code redemption failed; checking step by step");
-                None
-            })
+                .await?
         }
         _ => None,
     };
