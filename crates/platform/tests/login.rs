@@ -1144,6 +1144,66 @@ async fn an_approval_signed_for_another_sign_in_is_refused() {
     );
 }
 
+/// What a wallet (or anyone) may send as an approval, to the decision and to the PIN
+/// evaluation: not a JWS, a JWS naming no device key, a key bound to no account. Each is
+/// refused with its code, and the sign-in stays pending for the real wallet.
+#[tokio::test]
+async fn malformed_approvals_are_refused_and_change_nothing() {
+    let h = start(false, |_| {}).await;
+    let shop = client(&h, registration(&[])).await;
+    let key = h.enrol(&adult(&h, 8)).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let details = details(&h, &h.url, &key, &flow.id).await;
+    let (unkeyed, _) = SigningKey::generate().unwrap();
+    let (unbound, _) = SigningKey::generate().unwrap();
+    let unbound = unbound.with_kid("no-such-device");
+    let cases = [
+        ("not-a-jws".to_owned(), 400, "invalid_request"),
+        (
+            approval(&unkeyed, &details, &Decide::default()),
+            401,
+            "invalid_device",
+        ),
+        (
+            approval(&unbound, &details, &Decide::default()),
+            401,
+            "invalid_device",
+        ),
+    ];
+    let pin = Pin::parse("135790").unwrap();
+    let (_, blinded_pin) = pin::blind(&pin).unwrap();
+    for (sent, status, code) in &cases {
+        for (path, body) in [
+            ("decision", json!({ "approval": sent })),
+            (
+                "pin",
+                json!({ "approval": sent, "blinded_pin": blinded_pin }),
+            ),
+        ] {
+            let (got, error) = post(
+                &h,
+                &format!("{}/api/v1/logins/{}/{path}", h.url, flow.id),
+                &body,
+            )
+            .await;
+            assert_eq!(
+                (got, error["error"].as_str()),
+                (*status, Some(*code)),
+                "{path} {sent}: {error}"
+            );
+        }
+    }
+    let login = h.store.login(&flow.id).await.unwrap().unwrap();
+    assert_eq!(login.status, cyberid_store::LoginStatus::Pending);
+    assert!(!login.pin_evaluated, "no PIN evaluation was counted");
+    let (status, body) = decide(&h, &h.url, &key, &details, Decide::default()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn pkce_redirect_uri_and_client_are_checked_before_anything_else() {
     let h = start(false, |_| {}).await;
