@@ -120,6 +120,19 @@ pub fn wallet_link(login_page_url: &str) -> String {
     )
 }
 
+/// The login page URL a wallet link carries (the inverse of [`wallet_link`]; links that
+/// escape every reserved character, as form encoding does, read the same); `None` if
+/// `link` is not a wallet link.
+pub fn login_page_url_of(link: &str) -> Option<String> {
+    let value = link.strip_prefix(WALLET_LINK_PREFIX)?;
+    // Read as the form value it is: `+` is a space there, and `%XX` a byte.
+    let value = value.replace('+', " ");
+    percent_encoding::percent_decode_str(&value)
+        .decode_utf8()
+        .ok()
+        .map(|url| url.into_owned())
+}
+
 /// What a wallet proof signs: an action, its target (a sign-in id, a client id) and a time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletProofClaims {

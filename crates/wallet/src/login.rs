@@ -6,7 +6,7 @@ use cyberid_crypto::pin::{self, Pin};
 use cyberid_domain::FaceTemplate;
 use cyberid_protocol::{
     APPROVAL_TYP, ApprovalClaims, ConsentEntry, DecisionRequest, LOGIN_PAGE_PREFIX, LoginDetails,
-    PinRequest, ProofRequest, WALLET_LINK_PREFIX, WALLET_PROOF_TYP, WalletProofClaims,
+    PinRequest, ProofRequest, WALLET_PROOF_TYP, WalletProofClaims,
 };
 
 use crate::{PlatformClient, Wallet, WalletError, now};
@@ -38,13 +38,8 @@ pub enum Decision {
 /// (`cyberid-wallet:?login=<URL>`) into the platform's base URL and the sign-in id.
 pub fn parse_login_reference(reference: &str) -> Result<(String, String), WalletError> {
     let reference = reference.trim();
-    let url = match reference.strip_prefix(WALLET_LINK_PREFIX) {
-        Some(encoded) => form_urlencoded::parse(format!("u={encoded}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default(),
-        None => reference.to_owned(),
-    };
+    let url =
+        cyberid_protocol::login_page_url_of(reference).unwrap_or_else(|| reference.to_owned());
     let bad = || {
         WalletError::Input(format!(
             "{reference:?} is not a Cyberspace ID login page URL or wallet link"
