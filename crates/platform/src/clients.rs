@@ -7,7 +7,9 @@
 //! again inside a store call it makes anyway (creating or claiming a sign-in, the
 //! sign-in read before a code exchange, userinfo). A suspension therefore takes effect
 //! at once on every node, as without the cache, and the common path saves a store round
-//! trip per `/authorize`, pushed request and code exchange.
+//! trip per `/authorize`, pushed request and code exchange. When one of those checks
+//! finds the client suspended, the node forgets its copy, so that the next request is
+//! refused at the cached check rather than after creating or claiming a sign-in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -53,5 +55,13 @@ impl ClientCache {
         }
         entries.insert(client_id.to_owned(), Arc::clone(&rp));
         Ok(Some(rp))
+    }
+
+    /// Drops this node's copy of `client_id`: the store has just shown it out of date.
+    pub fn forget(&self, client_id: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(client_id);
     }
 }

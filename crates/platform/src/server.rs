@@ -104,6 +104,12 @@ impl Platform {
     pub async fn client(&self, client_id: &str) -> Result<Option<Arc<RelyingParty>>, StoreError> {
         self.clients.get(self.store.as_ref(), client_id).await
     }
+
+    /// Called where a store call found `client_id` suspended (or gone) although this node's
+    /// copy let the request through: the next request reads the registration afresh.
+    pub fn saw_client_suspended(&self, client_id: &str) {
+        self.clients.forget(client_id);
+    }
 }
 
 pub fn router(platform: Platform) -> Router {

@@ -1419,6 +1419,10 @@ async fn a_suspended_client_is_stopped_at_once() {
         assert_eq!(response.status(), 403, "{request}");
         assert!(response.headers().get("location").is_none());
     }
+    // The store's refusal taught this node: its copy now reads as suspended, so the next
+    // requests stop at the cached check instead of attempting a sign-in first.
+    let known = h.platform.client(&shop.id).await.unwrap().unwrap();
+    assert!(known.suspended);
     let refused = push().await.unwrap();
     assert_eq!(refused.status(), 401);
     let refused: Value = refused.json().await.unwrap();

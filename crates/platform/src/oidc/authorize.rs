@@ -92,7 +92,10 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
                 Err(error) => error.into_response(),
             }
         }
-        Ok(None) => suspended_page(),
+        Ok(None) => {
+            platform.saw_client_suspended(&rp.client_id);
+            suspended_page()
+        }
         Err(error) => redirect_error(platform, &redirect_uri, state.as_deref(), &error),
     }
 }
@@ -117,11 +120,15 @@ async fn refuse(
 /// Whether the store (not this node's cache) has the client suspended; a client the store
 /// no longer knows counts as suspended.
 async fn suspended_now(platform: &Platform, client_id: &str) -> Result<bool, StoreError> {
-    Ok(platform
+    let suspended = platform
         .store
         .relying_party(client_id)
         .await?
-        .is_none_or(|fresh| fresh.suspended))
+        .is_none_or(|fresh| fresh.suspended);
+    if suspended {
+        platform.saw_client_suspended(client_id);
+    }
+    Ok(suspended)
 }
 
 fn suspended_page() -> Response {
@@ -345,6 +352,7 @@ pub async fn par(
     .await?
     .is_none()
     {
+        platform.saw_client_suspended(&rp.client_id);
         return Err(client_auth::invalid_client("this client is suspended"));
     }
     Ok((

@@ -189,6 +189,7 @@ async fn redeem_checked(
     }
     // The client authentication used this node's cached registration; this is the store's.
     if client.suspended {
+        platform.saw_client_suspended(&client.client_id);
         return Err(client_auth::invalid_client("this client is suspended"));
     }
     let request: AuthorizationRequest = serde_json::from_str(&login.request)

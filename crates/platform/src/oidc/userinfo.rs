@@ -44,6 +44,7 @@ pub async fn userinfo(
         })
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
     if rp.suspended {
+        platform.saw_client_suspended(&rp.client_id);
         return Err(invalid_token("the client may not use this token"));
     }
     let account_id = login

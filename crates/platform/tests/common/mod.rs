@@ -24,6 +24,8 @@ pub struct Harness {
     pub location: StoreLocation,
     pub url: String,
     pub store: Arc<dyn Store>,
+    /// The platform behind `url`, for what a test checks of a node's own state.
+    pub platform: Platform,
     pub people: Vec<PersonRecord>,
     pub data: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -62,11 +64,13 @@ pub async fn start(postgres: bool, tweak: impl FnOnce(&mut PlatformConfig)) -> H
         registry,
         matcher,
     );
-    tokio::spawn(async move { axum::serve(listener, router(platform)).await });
+    let served = platform.clone();
+    tokio::spawn(async move { axum::serve(listener, router(served)).await });
     Harness {
         location,
         url,
         store,
+        platform,
         people,
         data,
         http: reqwest::Client::new(),
@@ -219,7 +223,8 @@ impl Harness {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
         let platform = Platform::open(config, self.url.clone()).await.unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(platform)).await });
+        let served = platform.clone();
+        tokio::spawn(async move { axum::serve(listener, router(served)).await });
         url
     }
 
