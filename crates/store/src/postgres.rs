@@ -330,12 +330,10 @@ fn account_at(row: &tokio_postgres::Row, first: usize) -> AccountRecord {
     }
 }
 
-/// Approves a pending sign-in and adds its released claims to the holder's remembered
-/// consent for the client, in one statement. The consent row changes only when it is new
-/// or the set grows (existing claims first, in their order, then the new ones); the
-/// conflict clause locks the row, so concurrent approvals cannot lose a claim. Returns the
-/// number of sign-ins approved (0 or 1).
-const APPROVE_AND_REMEMBER_CONSENT: &str = "WITH approved AS (
+// The approval statement, with room for one more data-modifying step before its result.
+macro_rules! approve_and_remember_consent {
+    ($($more:literal)?) => {
+        concat!("WITH approved AS (
        UPDATE login_transactions
        SET status = 'approved', account_id = $3, level = $4, claims = $5, auth_time = $6
        WHERE id = $1 AND status = 'pending' AND expires_at > $2
@@ -358,8 +356,28 @@ const APPROVE_AND_REMEMBER_CONSENT: &str = "WITH approved AS (
              ) merged),
            granted_at = excluded.granted_at
        WHERE NOT consents.claims::jsonb @> excluded.claims::jsonb
-       RETURNING 1)
-     SELECT count(*) FROM approved";
+       RETURNING 1)", $($more,)? "
+     SELECT count(*) FROM approved")
+    };
+}
+/// Approves a pending sign-in and adds its released claims to the holder's remembered
+/// consent for the client, in one statement. The consent row changes only when it is new
+/// or the set grows (existing claims first, in their order, then the new ones); the
+/// conflict clause locks the row, so concurrent approvals cannot lose a claim. Returns the
+/// number of sign-ins approved (0 or 1).
+const APPROVE_AND_REMEMBER_CONSENT: &str = approve_and_remember_consent!();
+/// The same, and the failure counts of the factors proved start again from zero ($7: the
+/// PIN, $8: the face), in the same statement (a count already at zero is not rewritten).
+const APPROVE_REMEMBER_CONSENT_AND_RESET: &str = approve_and_remember_consent!(
+    ",
+     reset AS (
+       UPDATE accounts
+       SET pin_failures = CASE WHEN $7 THEN 0 ELSE pin_failures END,
+           face_failures = CASE WHEN $8 THEN 0 ELSE face_failures END
+       WHERE id = $3 AND EXISTS (SELECT 1 FROM approved)
+         AND (($7 AND pin_failures <> 0) OR ($8 AND face_failures <> 0))
+       RETURNING 1)"
+);
 
 fn approved_count(rows: &[tokio_postgres::Row]) -> u64 {
     rows.first()
@@ -897,35 +915,17 @@ impl Store for PostgresStore {
                 let claims = to_json(claims);
                 let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
                     [&id, &now, account_id, level, &claims, auth_time];
-                if reset.is_empty() {
-                    // One statement: atomic without a transaction, one round trip.
-                    let rows = self.rows(APPROVE_AND_REMEMBER_CONSENT, &params).await?;
-                    approved_count(&rows)
+                // One statement either way: atomic without a transaction, one round trip.
+                let rows = if reset.is_empty() {
+                    self.rows(APPROVE_AND_REMEMBER_CONSENT, &params).await?
                 } else {
-                    let mut client = self.client().await?;
-                    let tx = client.transaction().await.map_err(db_error)?;
-                    let statement = tx
-                        .prepare_cached(APPROVE_AND_REMEMBER_CONSENT)
-                        .await
-                        .map_err(db_error)?;
-                    let rows = tx.query(&statement, &params).await.map_err(db_error)?;
-                    let changed = approved_count(&rows);
-                    if changed == 1 {
-                        for factor in reset {
-                            let column = factor.column();
-                            tx.execute(
-                                &format!(
-                                    "UPDATE accounts SET {column} = 0 WHERE id = $1 AND {column} <> 0"
-                                ),
-                                &[account_id],
-                            )
-                            .await
-                            .map_err(db_error)?;
-                        }
-                    }
-                    tx.commit().await.map_err(db_error)?;
-                    changed
-                }
+                    let (pin, face) = (reset.contains(&Factor::Pin), reset.contains(&Factor::Face));
+                    let mut with_reset = params.to_vec();
+                    with_reset.extend_from_slice(&[&pin, &face]);
+                    self.rows(APPROVE_REMEMBER_CONSENT_AND_RESET, &with_reset)
+                        .await?
+                };
+                approved_count(&rows)
             }
             LoginOutcome::Refused { status, error } => {
                 self.execute(
