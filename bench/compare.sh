@@ -8,9 +8,12 @@
 #
 # Env: C (in flight, 32), WARMUP (5000, as the reference harness uses), NODE (node binary),
 # PEER_SRC (the reference harness, default ../shared/bench/peer-oidc-provider),
-# BENCH_DATABASE_URL (PostgreSQL; default the local one; set to "" to skip PostgreSQL). Loopback only; every loop has a fixed count.
+# BENCH_DATABASE_URL (PostgreSQL; default the local one; set to "" to skip PostgreSQL), BIN
+# (a cyberid binary instead of this checkout's release build). Loopback only; every loop
+# has a fixed count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 N=${1:-5000}
 RUNS=${2:-3}
 C=${C:-32}
@@ -18,27 +21,15 @@ WARMUP=${WARMUP:-5000}
 NODE=${NODE:-node}
 PEER_SRC=${PEER_SRC:-../shared/bench/peer-oidc-provider}
 DB=${BENCH_DATABASE_URL-postgres://postgres@127.0.0.1:5432/test}
-export PGOPTIONS="--client-min-messages=warning" CYBERID_LOG=warn
 
-WORK=$(mktemp -d /tmp/cyberid-compare-XXXXXX)
-SCHEMA="compare_$$"
-cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  [ -z "${SERVE_PID:-}" ] || kill "$SERVE_PID" 2>/dev/null || true
-  [ -n "$DB" ] && psql "$DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_setup compare
 
 [ -d "$PEER_SRC" ] || { echo "reference harness not found at $PEER_SRC (set PEER_SRC)"; exit 1; }
 cp -r "$PEER_SRC" "$WORK/peer"
 (cd "$WORK/peer" && npm ci --no-audit --no-fund --silent >/dev/null)
-cargo build --release -q -p cyberid
-BIN=$PWD/target/release/cyberid
+build_release
 $BIN registry generate --count 50000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
 
-get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 record() { echo "$2" >> "$WORK/$1"; }
 
 peer_run() { # mode
@@ -48,24 +39,7 @@ peer_run() { # mode
   disown "$SERVE_PID"
   for _ in $(seq 50); do curl -sf http://127.0.0.1:3000/__stats >/dev/null && break; sleep 0.2; done
   (cd "$WORK/peer" && taskset -c 1 "$NODE" bench.mjs --mode="$1" --n="$N" --c="$C" --warmup="$WARMUP" --json="$WORK/peer-$1.json" >/dev/null)
-  stop_serve
-}
-
-cyberid_serve() { # data-dir [database-url]
-  local args=(--data "$1" --listen 127.0.0.1:0)
-  [ -n "${2:-}" ] && args+=(--database-url "$2")
-  taskset -c 0 "$BIN" serve "${args[@]}" > "$WORK/serve.out" 2>/dev/null &
-  SERVE_PID=$!
-  disown "$SERVE_PID" # no "Terminated" report from the shell when it is stopped
-  for _ in $(seq 100); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-  URL=$(awk '{print $NF}' "$WORK/serve.out")
-}
-
-stop_serve() { # the server started last; bounded: one that ignores SIGTERM for 10 s is killed
-  kill "$SERVE_PID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$SERVE_PID" 2>/dev/null || true
-  unset SERVE_PID # the cleanup must not signal a pid the system may have reused
+  stop_server
 }
 
 cyberid_bench() { # name mode level [store args...]
@@ -86,12 +60,12 @@ for run in $(seq "$RUNS"); do
 
   DATA="$WORK/sqlite-$run"
   $BIN registry import "$WORK/registry.tsv" --data "$DATA" --json >/dev/null
-  cyberid_serve "$DATA"
+  start_server 0 --data "$DATA"
   cyberid_bench l1 login 1 --data "$DATA"
   cyberid_bench l2 login 2 --data "$DATA"
   cyberid_bench token token 1 --data "$DATA"
   RSS=$(awk '/VmRSS/{print int($2/1024)}' /proc/$SERVE_PID/status)
-  stop_serve
+  stop_server
   record l1_cpu "$(get "$WORK/l1.json" "['ops_per_server_cpu_second']")"
   record l1_ms "$(get "$WORK/l1.json" "['server_cpu_ms_per_op']")"
   record l1_tput "$(get "$WORK/l1.json" "['per_second']")"
@@ -107,12 +81,11 @@ for run in $(seq "$RUNS"); do
   record r_l2 "$(python3 -c "print($(tail -1 "$WORK/l2_ms") / $(tail -1 "$WORK/l1_ms"))")"
 
   if [ -n "$DB" ]; then
-    psql "$DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA"
-    PG_URL="$DB?options=-csearch_path%3D$SCHEMA"
+    fresh_schema "$DB" "compare_$$"
     $BIN registry import "$WORK/registry.tsv" --data "$WORK/pg-keys" --database-url "$PG_URL" --json >/dev/null
-    cyberid_serve "$WORK/pg-keys" "$PG_URL"
+    start_server 0 --data "$WORK/pg-keys" --database-url "$PG_URL"
     cyberid_bench pg login 1 --data "$WORK/pg-keys" --database-url "$PG_URL"
-    stop_serve
+    stop_server
     rm -rf "$WORK/pg-keys"
     record pg_cpu "$(get "$WORK/pg.json" "['ops_per_server_cpu_second']")"
     record pg_tput "$(get "$WORK/pg.json" "['per_second']")"

@@ -1,0 +1,63 @@
+# Shared by the bench scripts (sourced, not run): a scratch directory that is removed on
+# exit, medians, JSON fields, and a `cyberid serve` started and stopped by its pid.
+# Loopback only: every server listens on 127.0.0.1.
+
+# bench_setup NAME: WORK is a new directory under /tmp; on exit the server started last is
+# stopped, a schema made by fresh_schema is dropped and WORK is removed.
+bench_setup() {
+  WORK=$(mktemp -d "/tmp/cyberid-$1-XXXXXX")
+  export CYBERID_LOG=warn PGOPTIONS="--client-min-messages=warning"
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  stop_server
+  [ -z "${SCHEMA_DB:-}" ] || psql "$SCHEMA_DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+
+# build_release: BIN is this checkout's release binary, unless BIN is already set (to
+# measure another build).
+build_release() {
+  if [ -z "${BIN:-}" ]; then
+    cargo build --release -q -p cyberid
+    BIN=$PWD/target/release/cyberid
+  fi
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# get FILE EXPR: a field of a JSON file, e.g. get run.json "['latency_ms']['p99']".
+get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$1" "$2"; }
+
+# fresh_schema DB NAME: an empty PostgreSQL schema NAME in DB, dropped on exit; PG_URL
+# connects to DB with that schema first on the search path.
+fresh_schema() {
+  SCHEMA_DB=$1 SCHEMA=$2
+  psql "$SCHEMA_DB" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA"
+  PG_URL="$SCHEMA_DB?options=-csearch_path%3D$SCHEMA"
+}
+
+# start_server CORE ARGS...: `cyberid serve ARGS` on 127.0.0.1 (pinned to CORE unless it is
+# empty), waited for; sets SERVE_PID and URL.
+start_server() {
+  local core=$1; shift
+  local pin=()
+  [ -z "$core" ] || pin=(taskset -c "$core")
+  "${pin[@]}" "$BIN" serve "$@" --listen 127.0.0.1:0 > "$WORK/serve.out" 2>/dev/null &
+  SERVE_PID=$!
+  disown "$SERVE_PID" # no "Terminated" report from the shell when it is stopped
+  for _ in $(seq 200); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  URL=$(awk '{print $NF}' "$WORK/serve.out")
+}
+
+# stop_server: the server started last, if any. Bounded: one that ignores SIGTERM for 10 s
+# is killed.
+stop_server() {
+  [ -n "${SERVE_PID:-}" ] || return 0
+  kill "$SERVE_PID" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$SERVE_PID" 2>/dev/null || true
+  unset SERVE_PID # the cleanup must not signal a pid the system may have reused
+}
