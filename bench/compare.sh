@@ -58,6 +58,10 @@ for run in $(seq "$RUNS"); do
   record peer_token_cpu "$(get "$WORK/peer-token.json" "['server']['ops_per_cpu_s']")"
   record peer_token_tput "$(get "$WORK/peer-token.json" "['token']['per_s']")"
 
+  # The crypto floor on the server's core, in this run.
+  taskset -c 0 "$BIN" bench floor --json > "$WORK/floor.json"
+  record floor_us "$(get "$WORK/floor.json" "['floor_us']")"
+
   DATA="$WORK/sqlite-$run"
   $BIN registry import "$WORK/registry.tsv" --data "$DATA" --json >/dev/null
   start_server 0 --data "$DATA"
@@ -79,6 +83,7 @@ for run in $(seq "$RUNS"); do
   record r_token_cpu "$(python3 -c "print($(tail -1 "$WORK/token_cpu") / $(tail -1 "$WORK/peer_token_cpu"))")"
   record r_token_tput "$(python3 -c "print($(tail -1 "$WORK/token_tput") / $(tail -1 "$WORK/peer_token_tput"))")"
   record r_l2 "$(python3 -c "print($(tail -1 "$WORK/l2_ms") / $(tail -1 "$WORK/l1_ms"))")"
+  record r_floor "$(python3 -c "print($(tail -1 "$WORK/l1_ms") * 1000 / $(tail -1 "$WORK/floor_us"))")"
 
   if [ -n "$DB" ]; then
     fresh_schema "$DB" "compare_$$"
@@ -93,8 +98,8 @@ for run in $(seq "$RUNS"); do
   fi
   # This run's own figures, so that a median can be checked against its runs.
   last() { tail -1 "$WORK/$1"; }
-  printf '  L1 %.0f vs %.0f per CPU-s (%.2f×), p99 %.1f vs %.1f ms; exchange %.0f vs %.0f (%.2f×); L2/L1 %.2f×%s\n' \
-    "$(last l1_cpu)" "$(last peer_login_cpu)" "$(last r_login_cpu)" "$(last l1_p99)" "$(last peer_login_p99)" \
+  printf '  L1 %.0f vs %.0f per CPU-s (%.2f×; %.1f× the floor), p99 %.1f vs %.1f ms; exchange %.0f vs %.0f (%.2f×); L2/L1 %.2f×%s\n' \
+    "$(last l1_cpu)" "$(last peer_login_cpu)" "$(last r_login_cpu)" "$(last r_floor)" "$(last l1_p99)" "$(last peer_login_p99)" \
     "$(last token_cpu)" "$(last peer_token_cpu)" "$(last r_token_cpu)" "$(last r_l2)" \
     "$([ -n "$DB" ] && printf '; PostgreSQL %.0f (%.2f×)' "$(last pg_cpu)" "$(last r_pg_cpu)")" >&2
 done
@@ -111,5 +116,5 @@ printf '| L2 login CPU / L1 login CPU | %.2f× | | |\n' "$(m r_l2)"
 if [ -n "$DB" ]; then
   printf '| full login (L1, PostgreSQL): logins per server CPU-second | %.0f | %.0f | %.2f× |\n' "$(m pg_cpu)" "$(m peer_login_cpu)" "$(m r_pg_cpu)"
 fi
-printf '| server CPU per L1 login, ms (multiple of the 0.066 ms crypto floor) | %.3f (%.1f×) | | |\n' "$(m l1_ms)" "$(python3 -c "print($(m l1_ms) / 0.066)")"
+printf '| server CPU per L1 login, ms (multiple of the crypto floor, %.1f µs on this machine) | %.3f (%.1f×) | | |\n' "$(m floor_us)" "$(m l1_ms)" "$(m r_floor)"
 printf '| server RSS after the run, MB | %s | | |\n' "$(m rss)"

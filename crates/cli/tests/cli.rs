@@ -980,6 +980,18 @@ async fn bench_commands_drive_a_server() {
     }
 }
 
+/// `bench floor` times the sign-in's unavoidable cryptography in its own process: both parts
+/// are measured, and the floor is their sum.
+#[test]
+fn bench_floor_times_one_verification_and_one_signature() {
+    let report = ok_json(&["bench", "floor", "--count", "20", "--json"]);
+    let figure = |name: &str| report[name].as_f64().unwrap_or_default();
+    let (verify, sign, floor) = (figure("verify_us"), figure("sign_us"), figure("floor_us"));
+    assert!(verify > 0.0 && sign > 0.0, "{report}");
+    assert!((floor - (verify + sign)).abs() <= 0.02, "{report}");
+    assert_eq!(report["per_round"], 20);
+}
+
 /// `bench populate` creates registry and accounts through the bulk paths; people who already
 /// have an account are passed over, and an offset adds new people.
 #[tokio::test]

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::{CliResult, Failure, print_json};
 
+mod floor;
 mod login;
 mod populate;
 
@@ -31,6 +32,7 @@ impl BenchArgs {
         match &self.command {
             BenchCommand::Login(args) | BenchCommand::Token(args) => args.json,
             BenchCommand::Populate(args) => args.json,
+            BenchCommand::Floor(args) => args.json,
             BenchCommand::Enrol { json, .. } => *json,
         }
     }
@@ -48,6 +50,9 @@ enum BenchCommand {
     Token(login::LoginArgs),
     /// Create a large population quickly (registry and accounts through the bulk paths).
     Populate(populate::PopulateArgs),
+    /// The crypto floor of a sign-in on this machine: one ES256 verification and one ES256
+    /// signature, timed in this process (no server), for server CPU as a multiple of it.
+    Floor(floor::FloorArgs),
     /// Full enrolments (PIN OPRF, proof of possession, registry and face checks, issuance).
     Enrol {
         /// The platform's URL; must be on this machine.
@@ -82,6 +87,7 @@ pub async fn run(args: BenchArgs) -> CliResult {
         BenchCommand::Login(args) => login::run(args, login::Mode::Login).await?,
         BenchCommand::Token(args) => login::run(args, login::Mode::Token).await?,
         BenchCommand::Populate(args) => populate::run(args).await?,
+        BenchCommand::Floor(args) => floor::run(args)?,
         BenchCommand::Enrol {
             server,
             registry,
