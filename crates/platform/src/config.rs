@@ -24,6 +24,13 @@ pub struct PlatformConfig {
     pub login_retention_seconds: i64,
     /// Face-match threshold (cosine similarity); see `cyberid_registry::face`.
     pub face_threshold: f32,
+    /// How long the login page's status request waits for the wallet's decision before it
+    /// answers `pending` (and is asked again): below the idle timeouts of common proxies
+    /// (30–60 s), so the answer always comes back on an open connection.
+    pub decision_wait: std::time::Duration,
+    /// How often a waiting status request reads the store again, for decisions taken on
+    /// another node (this node's own wake their waiters at once).
+    pub decision_recheck: std::time::Duration,
 }
 
 impl PlatformConfig {
@@ -38,6 +45,8 @@ impl PlatformConfig {
             login_lifetime_seconds: 300,
             login_retention_seconds: 86_400,
             face_threshold: cyberid_registry::face::DEFAULT_THRESHOLD,
+            decision_wait: std::time::Duration::from_secs(25),
+            decision_recheck: std::time::Duration::from_secs(2),
         }
     }
 }

@@ -8,11 +8,14 @@
 //! Nodes are stateless: all state lives in the store, so any number of nodes can serve
 //! one PostgreSQL database, given the same platform keys. Each node caches relying-party
 //! registrations (which never change once written); whether a client is suspended is
-//! always read from the store.
+//! always read from the store. A node also knows which of its requests wait for a
+//! sign-in's decision ([`decisions`]); a decision taken elsewhere reaches them through the
+//! store.
 
 mod clients;
 pub mod config;
 pub mod credential;
+mod decisions;
 pub mod enrolment;
 pub mod error;
 mod extract;

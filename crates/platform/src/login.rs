@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::jose::{EcPublicJwk, UnverifiedJws, VerifyingKey};
@@ -201,22 +201,62 @@ pub(crate) fn login_page(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// `GET /login/{id}/status`: `pending` until the wallet decides or the sign-in expires.
+/// `GET /login/{id}/status`: `pending` until the wallet decides or the sign-in expires,
+/// then `done`. With `?wait=1` (the login page's script) a pending answer waits first, until
+/// the decision, the sign-in's expiry or `decision_wait`, whichever comes first; the page
+/// asks again.
 pub async fn status(
     State(platform): State<Platform>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let login = platform
-        .store
-        .login(&id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
-    let pending = login.status == LoginStatus::Pending && login.expires_at > crate::now();
+    let wait = query.as_deref().is_some_and(|query| {
+        form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "wait" && v == "1")
+    });
+    let pending = if wait {
+        wait_for_decision(&platform, &id).await?
+    } else {
+        status_is_pending(&platform, &id).await?
+    };
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({ "status": if pending { "pending" } else { "done" } })),
     )
         .into_response())
+}
+
+/// Whether the sign-in still waits for the wallet, as the store has it now.
+async fn status_is_pending(platform: &Platform, id: &str) -> Result<bool, ApiError> {
+    let login = platform
+        .store
+        .login(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
+    Ok(login.status == LoginStatus::Pending && login.expires_at > crate::now())
+}
+
+/// [`status_is_pending`], after waiting while it is `true`: woken by a decision on this
+/// node, re-reading the store every `decision_recheck` for one taken on another, and
+/// answering `true` once `decision_wait` has passed or the node is closing.
+async fn wait_for_decision(platform: &Platform, id: &str) -> Result<bool, ApiError> {
+    let deadline = tokio::time::Instant::now() + platform.config.decision_wait;
+    let waiter = platform.decisions.wait_for(id);
+    loop {
+        // Enabled before the read: a decision between the read and the wait still wakes it.
+        let decided = waiter.notified();
+        tokio::pin!(decided);
+        decided.as_mut().enable();
+        let pending = status_is_pending(platform, id).await?;
+        if !pending || platform.decisions.is_closing() {
+            return Ok(pending);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(true);
+        }
+        let recheck = platform.config.decision_recheck.min(deadline - now);
+        let _ = tokio::time::timeout(recheck, decided).await;
+    }
 }
 
 /// The account and device behind a wallet proof (`typ` [`WALLET_PROOF_TYP`], `kid` = the
@@ -383,10 +423,7 @@ async fn fail_unreachable(platform: &Platform, id: &str) -> Result<(), ApiError>
         status: LoginStatus::Failed,
         error: "unmet_authentication_requirements".into(),
     };
-    platform
-        .store
-        .finish_login(id, &outcome, crate::now())
-        .await?;
+    platform.finish_login(id, &outcome, crate::now()).await?;
     Ok(())
 }
 
@@ -425,7 +462,7 @@ pub async fn decision(
             ));
         }
     };
-    if !platform.store.finish_login(&id, &outcome, now).await? {
+    if !platform.finish_login(&id, &outcome, now).await? {
         return Err(ApiError::new(
             StatusCode::GONE,
             "login_closed",

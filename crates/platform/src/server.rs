@@ -10,11 +10,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use cyberid_registry::Registry;
 use cyberid_registry::face::{CosineFaceMatcher, FaceMatcher};
-use cyberid_store::{RelyingParty, Store, StoreError};
+use cyberid_store::{LoginOutcome, RelyingParty, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::clients::ClientCache;
 use crate::config::PlatformConfig;
+use crate::decisions::DecisionWatch;
 use crate::error::ApiError;
 use crate::keys::PlatformKeys;
 use crate::registry::StoreRegistry;
@@ -39,6 +40,7 @@ pub struct PlatformParts {
     pub face_matcher: Arc<dyn FaceMatcher>,
     pub keys: PlatformKeys,
     clients: ClientCache,
+    pub(crate) decisions: DecisionWatch,
 }
 
 impl Deref for Platform {
@@ -96,6 +98,7 @@ impl Platform {
             store,
             keys,
             clients: ClientCache::default(),
+            decisions: DecisionWatch::default(),
         }))
     }
 
@@ -109,6 +112,21 @@ impl Platform {
     /// copy let the request through: the next request reads the registration afresh.
     pub fn saw_client_suspended(&self, client_id: &str) {
         self.clients.forget(client_id);
+    }
+
+    /// Ends a pending sign-in in the store and wakes the login pages waiting for it on this
+    /// node. `false`: it had already ended or expired.
+    pub async fn finish_login(
+        &self,
+        id: &str,
+        outcome: &LoginOutcome,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let finished = self.store.finish_login(id, outcome, now).await?;
+        if finished {
+            self.decisions.decided(id);
+        }
+        Ok(finished)
     }
 }
 
@@ -182,8 +200,13 @@ pub async fn serve(
     tracing::info!(address = %local, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
     on_ready(&platform.issuer);
     tokio::spawn(purge_periodically(platform.clone()));
+    let stopping = platform.clone();
     axum::serve(listener, router(platform))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Login pages waiting for a decision answer now instead of holding the shutdown.
+            stopping.decisions.close();
+        })
         .await?;
     tracing::info!("platform stopped");
     Ok(())

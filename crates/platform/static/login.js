@@ -1,7 +1,9 @@
-// Polls the sign-in's status and continues once the wallet has decided.
+// Waits for the wallet's decision, then continues to the sign-in's page. Each status request
+// is held by the server until the decision (or about 25 s), so the page asks again at once
+// when it answers "pending"; never more than once a second, and after 2 s when it fails.
 (function () {
   var script = document.currentScript;
-  var statusUrl = script.getAttribute("data-status");
+  var statusUrl = script.getAttribute("data-status") + "?wait=1";
   var pageUrl = script.getAttribute("data-page");
   // The page may have been served by /authorize: show (and reload) the sign-in's own URL,
   // which is also what the wallet accepts.
@@ -9,12 +11,17 @@
     window.history.replaceState(null, "", pageUrl);
   }
   function poll() {
+    var asked = Date.now();
     fetch(statusUrl, { cache: "no-store" })
       .then(function (response) { return response.json(); })
       .then(function (body) {
-        if (body.status === "pending") { setTimeout(poll, 1000); } else { window.location.replace(pageUrl); }
+        if (body.status === "pending") {
+          setTimeout(poll, Math.max(0, 1000 - (Date.now() - asked)));
+        } else {
+          window.location.replace(pageUrl);
+        }
       })
       .catch(function () { setTimeout(poll, 2000); });
   }
-  setTimeout(poll, 1000);
+  poll();
 })();

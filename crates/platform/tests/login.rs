@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin};
@@ -1375,6 +1377,65 @@ async fn a_nul_in_a_parameter_is_refused() {
     // Nothing was used up: the code still works.
     let (status, body) = token(&h, &h.url, &shop, &back["code"], &flow.verifier).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The login page's status request waits for the decision: woken at once by a decision on
+/// the same node (the store is not re-read meanwhile: wait and recheck are set to an hour,
+/// so without the wake-up the test times out), and, with a short recheck, by a decision
+/// that reaches the store from elsewhere.
+#[tokio::test]
+async fn the_status_request_waits_for_the_decision() {
+    let status = |url: String| async move {
+        let response = tokio::time::timeout(Duration::from_secs(60), reqwest::get(url))
+            .await
+            .expect("the status request was not woken")
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()["status"].clone()
+    };
+    let h = start(false, |config| {
+        config.decision_wait = Duration::from_secs(3600);
+        config.decision_recheck = Duration::from_secs(3600);
+    })
+    .await;
+    let shop = client(&h, registration(&[])).await;
+    let key = h.enrol(&adult(&h, 12)).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let url = format!("{}/login/{}/status", h.url, flow.id);
+    // Without `wait`, the answer is immediate.
+    assert_eq!(status(url.clone()).await, "pending");
+    let waiting = tokio::spawn(status(format!("{url}?wait=1")));
+    let details = details(&h, &h.url, &key, &flow.id).await;
+    let (_, body) = decide(&h, &h.url, &key, &details, Decide::default()).await;
+    assert_eq!(body["status"], "approved");
+    assert_eq!(waiting.await.unwrap(), "done");
+    // A decided sign-in answers at once, waiting or not.
+    assert_eq!(status(format!("{url}?wait=1")).await, "done");
+    let unknown = reqwest::get(format!("{}/login/nosuch/status?wait=1", h.url))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // Decided on another node: this one sees it in the store at its next recheck.
+    let h = start(false, |config| {
+        config.decision_wait = Duration::from_secs(3600);
+        config.decision_recheck = Duration::from_millis(50);
+    })
+    .await;
+    let shop = client(&h, registration(&[])).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let waiting = tokio::spawn(status(format!("{}/login/{}/status?wait=1", h.url, flow.id)));
+    let declined = cyberid_store::LoginOutcome::Refused {
+        status: cyberid_store::LoginStatus::Declined,
+        error: "access_denied".into(),
+    };
+    assert!(
+        h.store
+            .finish_login(&flow.id, &declined, cyberid_platform::now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(waiting.await.unwrap(), "done");
 }
 
 #[tokio::test]
