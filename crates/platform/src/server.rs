@@ -114,6 +114,26 @@ impl Platform {
         self.clients.forget(client_id);
     }
 
+    /// Wakes this node's waiting login pages for decisions taken on other nodes too, as the
+    /// store announces them (PostgreSQL; SQLite has one node). Runs in the background until
+    /// the platform is dropped; without it, those decisions are seen at the waiters'
+    /// periodic re-reads.
+    pub async fn listen_for_decisions(&self) -> Result<(), StoreError> {
+        let Some(mut decided) = self.store.decided_sign_ins().await? else {
+            return Ok(());
+        };
+        let platform = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            while let Some(id) = decided.recv().await {
+                let Some(platform) = platform.upgrade() else {
+                    return;
+                };
+                platform.decisions.decided(&id);
+            }
+        });
+        Ok(())
+    }
+
     /// Ends a pending sign-in in the store and wakes the login pages waiting for it on this
     /// node. `false`: it had already ended or expired.
     pub async fn finish_login(
@@ -198,6 +218,7 @@ pub async fn serve(
         .unwrap_or_else(|| format!("http://{local}"));
     let platform = Platform::open(config, issuer).await?;
     tracing::info!(address = %local, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
+    platform.listen_for_decisions().await?;
     on_ready(&platform.issuer);
     tokio::spawn(purge_periodically(platform.clone()));
     let stopping = platform.clone();

@@ -1438,6 +1438,42 @@ async fn the_status_request_waits_for_the_decision() {
     assert_eq!(waiting.await.unwrap(), "done");
 }
 
+/// Two nodes on one PostgreSQL database: a login page waiting on one node is woken at once
+/// by the decision the wallet sends to the other, through the store's decision feed (the
+/// re-read is set to an hour, so nothing else could wake it in time).
+#[tokio::test]
+async fn a_decision_on_another_node_wakes_the_waiting_page() {
+    if cyberid_store::testing::postgres_base_url().is_none() {
+        assert!(
+            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
+            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
+        );
+        return;
+    }
+    let tweak = |config: &mut cyberid_platform::PlatformConfig| {
+        config.decision_wait = Duration::from_secs(3600);
+        config.decision_recheck = Duration::from_secs(3600);
+    };
+    let h = start(true, tweak).await;
+    let other = h.another_node(tweak).await;
+    let shop = client(&h, registration(&[])).await;
+    let key = h.enrol(&adult(&h, 13)).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let waiting = tokio::spawn(tokio::time::timeout(
+        Duration::from_secs(60),
+        reqwest::get(format!("{}/login/{}/status?wait=1", h.url, flow.id)),
+    ));
+    let details = details(&h, &other, &key, &flow.id).await;
+    let (_, body) = decide(&h, &other, &key, &details, Decide::default()).await;
+    assert_eq!(body["status"], "approved");
+    let answer = waiting
+        .await
+        .unwrap()
+        .expect("the waiting page was not woken")
+        .unwrap();
+    assert_eq!(answer.json::<Value>().await.unwrap()["status"], "done");
+}
+
 #[tokio::test]
 async fn a_suspended_client_is_stopped_at_once() {
     let h = start(false, |_| {}).await;

@@ -64,6 +64,7 @@ pub async fn start(postgres: bool, tweak: impl FnOnce(&mut PlatformConfig)) -> H
         registry,
         matcher,
     );
+    platform.listen_for_decisions().await.unwrap();
     let served = platform.clone();
     tokio::spawn(async move { axum::serve(listener, router(served)).await });
     Harness {
@@ -105,6 +106,25 @@ pub fn rng() -> rand::rngs::StdRng {
 }
 
 impl Harness {
+    /// Another node of the same platform: the same store and keys and issuer, its own
+    /// process state (caches, waiting login pages), served on a port of its own; its URL.
+    pub async fn another_node(&self, tweak: impl FnOnce(&mut PlatformConfig)) -> String {
+        let store = cyberid_store::open(&self.location).await.unwrap();
+        let keys = PlatformKeys::load_or_create(self.data.path()).unwrap();
+        let mut config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
+        tweak(&mut config);
+        let registry = Arc::new(cyberid_platform::registry::StoreRegistry(Arc::clone(
+            &store,
+        )));
+        let matcher = Arc::new(cyberid_registry::face::CosineFaceMatcher::default());
+        let node = Platform::from_parts(config, self.url.clone(), store, keys, registry, matcher);
+        node.listen_for_decisions().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(node)).await });
+        url
+    }
+
     /// The `n`-th person aged 18 or more.
     pub fn adult(&self, n: usize) -> &PersonRecord {
         self.people
@@ -223,6 +243,7 @@ impl Harness {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
         let platform = Platform::open(config, self.url.clone()).await.unwrap();
+        platform.listen_for_decisions().await.unwrap();
         let served = platform.clone();
         tokio::spawn(async move { axum::serve(listener, router(served)).await });
         url
