@@ -45,11 +45,20 @@ start_server() {
   local core=$1; shift
   local pin=()
   [ -z "$core" ] || pin=(taskset -c "$core")
-  "${pin[@]}" "$BIN" serve "$@" --listen 127.0.0.1:0 > "$WORK/serve.out" 2>/dev/null &
+  "${pin[@]}" "$BIN" serve "$@" --listen 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.err" &
   SERVE_PID=$!
   disown "$SERVE_PID" # no "Terminated" report from the shell when it is stopped
-  for _ in $(seq 200); do grep -q listening "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
-  URL=$(awk '{print $NF}' "$WORK/serve.out")
+  for _ in $(seq 200); do
+    grep -q listening "$WORK/serve.out" 2>/dev/null && break
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  URL=$(awk '/listening/ {print $NF}' "$WORK/serve.out")
+  if [ -z "$URL" ]; then
+    echo "cyberid serve did not start:" >&2
+    cat "$WORK/serve.out" "$WORK/serve.err" >&2 2>/dev/null || true
+    exit 1
+  fi
 }
 
 # stop_server: the server started last, if any. Bounded: one that ignores SIGTERM for 10 s

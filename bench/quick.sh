@@ -17,9 +17,9 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then
   STORE=(--database-url "$PG_URL")
 fi
 build_release
-$BIN registry generate --count 20000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
-$BIN registry import "$WORK/registry.tsv" --data "$WORK/data" "${STORE[@]}" --json >/dev/null
+"$BIN" registry generate --count 20000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
+"$BIN" registry import "$WORK/registry.tsv" --data "$WORK/data" "${STORE[@]}" --json >/dev/null
 start_server 0 --data "$WORK/data" "${STORE[@]}"
-taskset -c 1 $BIN bench "$MODE" --server "$URL" --data "$WORK/data" "${STORE[@]}" \
+taskset -c 1 "$BIN" bench "$MODE" --server "$URL" --data "$WORK/data" "${STORE[@]}" \
   --registry "$WORK/registry.tsv" --level "$LEVEL" --count "$N" --warmup "$WARMUP" --concurrency "$C" \
   --server-pid "$SERVE_PID" --json

@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 REQUESTS=${1:-20000}; WAITERS=${2:-1000}; SECONDS_HELD=${3:-20}; RUNS=${4:-3}
 bench_setup waiting
+# Each held request is an open socket at both ends: room for them in the server and client.
+ulimit -n $(( WAITERS + 1024 )) 2>/dev/null || { echo "cannot open $WAITERS sockets (ulimit -Hn: $(ulimit -Hn))" >&2; exit 1; }
 build_release
 start_server 0 --data "$WORK/data"
 # The keys are created by the first start; register the client once they exist.
-$BIN admin rp add --name Shop --redirect-uri http://127.0.0.1/cb --data "$WORK/data" --json > "$WORK/rp.json"
+"$BIN" admin rp add --name Shop --redirect-uri http://127.0.0.1/cb --data "$WORK/data" --json > "$WORK/rp.json"
 cat > "$WORK/waiting.py" <<'PY'
 import http.client, json, os, re, sys, threading, time
 url, pid, client_id, mode, count, seconds = sys.argv[1:7]

@@ -28,8 +28,9 @@ pub struct PlatformConfig {
     /// answers `pending` (and is asked again): below the idle timeouts of common proxies
     /// (30–60 s), so the answer always comes back on an open connection.
     pub decision_wait: std::time::Duration,
-    /// How often a waiting status request reads the store again, for decisions taken on
-    /// another node (this node's own wake their waiters at once).
+    /// How often a node reads the store for decisions taken on other nodes on the sign-ins
+    /// it holds waiting status requests for (one read for all of them; this node's own
+    /// decisions wake their waiters at once).
     pub decision_recheck: std::time::Duration,
 }
 
@@ -46,7 +47,7 @@ impl PlatformConfig {
             login_retention_seconds: 86_400,
             face_threshold: cyberid_registry::face::DEFAULT_THRESHOLD,
             decision_wait: std::time::Duration::from_secs(25),
-            decision_recheck: std::time::Duration::from_secs(2),
+            decision_recheck: std::time::Duration::from_millis(500),
         }
     }
 }

@@ -1,22 +1,41 @@
 //! Login pages waiting for the wallet's decision.
 //!
 //! The login page asks `/login/{id}/status?wait=1` and the node holds the request until the
-//! sign-in is decided, expires, or `decision_wait` (25 s) passes. A holder takes seconds to scan and
-//! approve; polling once a second cost a sign-in an HTTP exchange and a store read per
-//! second of that, more than the sign-in itself. Decisions taken on this node wake their
-//! waiters at once; those taken on another node sharing the store are seen by re-reading
-//! the status every `decision_recheck` (2 s). Both are in [`crate::config::PlatformConfig`].
+//! sign-in is decided or expires, or `decision_wait` (25 s) passes. A holder takes seconds to
+//! scan and approve; polling once a second cost a sign-in an HTTP exchange and a store read
+//! per second of that, more than the sign-in itself.
+//!
+//! A decision taken on this node wakes its waiters at once. One taken on another node
+//! sharing the store (behind a load balancer, the wallet's request and the browser's rarely
+//! meet on one node) is found by one store read per node every `decision_recheck` (0.5 s)
+//! for all the sign-ins it holds pages for, however many. PostgreSQL's `LISTEN`/`NOTIFY`
+//! would be immediate, but a committing transaction that notified holds a lock shared by the
+//! whole database cluster until its commit is on disk: every approval on every node would
+//! commit one after the other.
+//!
+//! Held requests are bounded: at most [`MAX_WAITERS_PER_SIGN_IN`] per sign-in and
+//! [`MAX_WAITERS`] per node; beyond, the status is answered at once, and the page asks again
+//! a second later, as it did before it could wait.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+/// A login page, perhaps open in a second tab or after a reload: more is not a browser's.
+pub const MAX_WAITERS_PER_SIGN_IN: usize = 4;
+/// Held requests per node: each costs a connection and a few hundred bytes.
+pub const MAX_WAITERS: usize = 100_000;
+
 #[derive(Default)]
 pub struct DecisionWatch {
     waiting: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: AtomicUsize,
     closing: AtomicBool,
+    /// Whether the task that looks for other nodes' decisions runs (started with the first
+    /// waiter).
+    pub(crate) checking: AtomicBool,
 }
 
 /// One waiter's registration; dropping it forgets the sign-in once nobody waits for it.
@@ -27,34 +46,55 @@ pub struct Waiter<'a> {
 }
 
 impl Waiter<'_> {
-    /// Resolves at the next decision of the sign-in (or the node's closing) after it is
-    /// enabled or first polled.
+    /// Resolves at the sign-in's next decision (or the node's closing) after it is enabled
+    /// or first polled.
     pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.notify.notified()
     }
 }
 
 impl DecisionWatch {
-    /// Registers interest in `id`. Take it (and enable its `notified()`) before reading the
-    /// status, so that a decision between the read and the wait is not missed.
-    pub fn wait_for(&self, id: &str) -> Waiter<'_> {
-        let notify = Arc::clone(
-            self.lock()
-                .entry(id.to_owned())
-                .or_insert_with(|| Arc::new(Notify::new())),
-        );
-        Waiter {
+    /// Registers interest in `id`, unless the sign-in or the node already has as many
+    /// waiters as allowed. Take it (and enable its `notified()`) before reading the status,
+    /// so that a decision between the read and the wait is not missed.
+    pub fn wait_for(&self, id: &str) -> Option<Waiter<'_>> {
+        let mut waiting = self.lock();
+        if self.waiters.load(Ordering::Relaxed) >= MAX_WAITERS {
+            return None;
+        }
+        let notify = waiting
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()));
+        // The map holds one reference; each waiter another.
+        if Arc::strong_count(notify) > MAX_WAITERS_PER_SIGN_IN {
+            return None;
+        }
+        let notify = Arc::clone(notify);
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        Some(Waiter {
             watch: self,
             id: id.to_owned(),
             notify,
-        }
+        })
     }
 
-    /// `id` was decided (or ended) on this node: its waiters answer now.
+    /// `id` was decided (or ended): its waiters answer now.
     pub fn decided(&self, id: &str) {
         if let Some(notify) = self.lock().get(id) {
             notify.notify_waiters();
         }
+    }
+
+    /// The sign-ins that have waiters on this node.
+    pub fn watched(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// How many requests wait for `id` on this node.
+    pub fn waiting_for(&self, id: &str) -> usize {
+        self.lock()
+            .get(id)
+            .map_or(0, |notify| Arc::strong_count(notify) - 1)
     }
 
     /// The node is shutting down: every waiter answers now (the page asks again, of a node
@@ -70,12 +110,6 @@ impl DecisionWatch {
         self.closing.load(Ordering::SeqCst)
     }
 
-    /// How many sign-ins have a waiter (for tests of the clean-up).
-    #[cfg(test)]
-    pub fn watched(&self) -> usize {
-        self.lock().len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
         self.waiting
             .lock()
@@ -86,6 +120,7 @@ impl DecisionWatch {
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         let mut waiting = self.watch.lock();
+        self.watch.waiters.fetch_sub(1, Ordering::Relaxed);
         // The map's reference and this one: nobody else waits for this sign-in.
         if waiting
             .get(&self.id)
@@ -104,8 +139,9 @@ mod tests {
     #[tokio::test]
     async fn a_decision_wakes_every_waiter_and_the_entry_goes_with_the_last() {
         let watch = DecisionWatch::default();
-        let (first, second) = (watch.wait_for("a"), watch.wait_for("a"));
-        let other = watch.wait_for("b");
+        let (first, second) = (watch.wait_for("a").unwrap(), watch.wait_for("a").unwrap());
+        let other = watch.wait_for("b").unwrap();
+        assert_eq!(watch.waiting_for("a"), 2);
         {
             let (woken_first, woken_second) = (first.notified(), second.notified());
             tokio::pin!(woken_first, woken_second);
@@ -116,19 +152,37 @@ mod tests {
             woken_first.await;
             woken_second.await;
         }
-        assert_eq!(watch.watched(), 2);
+        let mut watched = watch.watched();
+        watched.sort();
+        assert_eq!(watched, ["a", "b"]);
         drop(first);
-        assert_eq!(watch.watched(), 2, "one waiter for a is left");
+        assert_eq!(watch.waiting_for("a"), 1, "one waiter for a is left");
         drop(second);
-        assert_eq!(watch.watched(), 1);
+        assert_eq!(watch.watched(), ["b"]);
         drop(other);
-        assert_eq!(watch.watched(), 0);
+        assert!(watch.watched().is_empty());
+        assert_eq!(watch.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_sign_in_has_a_bounded_number_of_waiters() {
+        let watch = DecisionWatch::default();
+        let held: Vec<_> = (0..MAX_WAITERS_PER_SIGN_IN)
+            .map(|_| watch.wait_for("a").unwrap())
+            .collect();
+        assert!(watch.wait_for("a").is_none());
+        assert!(
+            watch.wait_for("b").is_some(),
+            "other sign-ins may still wait"
+        );
+        drop(held);
+        assert!(watch.wait_for("a").is_some());
     }
 
     #[tokio::test]
     async fn closing_wakes_waiters_and_is_remembered() {
         let watch = DecisionWatch::default();
-        let waiter = watch.wait_for("a");
+        let waiter = watch.wait_for("a").unwrap();
         {
             let woken = waiter.notified();
             tokio::pin!(woken);

@@ -9,8 +9,8 @@
 //! one PostgreSQL database, given the same platform keys. Each node caches relying-party
 //! registrations (which never change once written); whether a client is suspended is
 //! always read from the store. A node also knows which of its requests wait for a
-//! sign-in's decision ([`decisions`]); a decision taken elsewhere reaches them through the
-//! store.
+//! sign-in's decision ([`decisions`]); a decision taken elsewhere reaches them through one
+//! store read per node every half second.
 
 mod clients;
 pub mod config;

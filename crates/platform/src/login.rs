@@ -203,8 +203,8 @@ pub(crate) fn login_page(
 
 /// `GET /login/{id}/status`: `pending` until the wallet decides or the sign-in expires,
 /// then `done`. With `?wait=1` (the login page's script) a pending answer waits first, until
-/// the decision, the sign-in's expiry or `decision_wait`, whichever comes first; the page
-/// asks again.
+/// the decision, the sign-in's expiry or `decision_wait`, whichever comes first (see
+/// [`crate::decisions`]); the page asks again.
 pub async fn status(
     State(platform): State<Platform>,
     Path(id): Path<String>,
@@ -216,7 +216,7 @@ pub async fn status(
     let pending = if wait {
         wait_for_decision(&platform, &id).await?
     } else {
-        status_is_pending(&platform, &id).await?
+        pending_until(&platform, &id).await?.is_some()
     };
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -225,38 +225,47 @@ pub async fn status(
         .into_response())
 }
 
-/// Whether the sign-in still waits for the wallet, as the store has it now.
-async fn status_is_pending(platform: &Platform, id: &str) -> Result<bool, ApiError> {
+/// When the sign-in expires if it still waits for the wallet, as the store has it now;
+/// `None` once it has ended.
+async fn pending_until(platform: &Platform, id: &str) -> Result<Option<i64>, ApiError> {
     let login = platform
         .store
         .login(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
-    Ok(login.status == LoginStatus::Pending && login.expires_at > crate::now())
+    let pending = login.status == LoginStatus::Pending && login.expires_at > crate::now();
+    Ok(pending.then_some(login.expires_at))
 }
 
-/// [`status_is_pending`], after waiting while it is `true`: woken by a decision on this
-/// node, re-reading the store every `decision_recheck` for one taken on another, and
-/// answering `true` once `decision_wait` has passed or the node is closing.
+/// Whether the sign-in still waits for the wallet, answered once it has ended or when the
+/// wait is over: woken by a decision on this node or one found on another, or by the node's
+/// closing; over at `decision_wait` or the sign-in's expiry. Beyond the bounds on waiting
+/// requests it answers at once.
 async fn wait_for_decision(platform: &Platform, id: &str) -> Result<bool, ApiError> {
-    let deadline = tokio::time::Instant::now() + platform.config.decision_wait;
-    let waiter = platform.decisions.wait_for(id);
-    loop {
-        // Enabled before the read: a decision between the read and the wait still wakes it.
-        let decided = waiter.notified();
-        tokio::pin!(decided);
-        decided.as_mut().enable();
-        let pending = status_is_pending(platform, id).await?;
-        if !pending || platform.decisions.is_closing() {
-            return Ok(pending);
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(true);
-        }
-        let recheck = platform.config.decision_recheck.min(deadline - now);
-        let _ = tokio::time::timeout(recheck, decided).await;
+    let started = tokio::time::Instant::now();
+    let Some(waiter) = platform.decisions.wait_for(id) else {
+        return Ok(pending_until(platform, id).await?.is_some());
+    };
+    platform.check_decisions_elsewhere();
+    // Enabled before the read: a decision between the read and the wait still wakes it.
+    let decided = waiter.notified();
+    tokio::pin!(decided);
+    decided.as_mut().enable();
+    let Some(expires_at) = pending_until(platform, id).await? else {
+        return Ok(false);
+    };
+    if platform.decisions.is_closing() {
+        return Ok(true);
     }
+    // A second past the expiry, so that the read after it finds the sign-in expired.
+    let to_expiry = u64::try_from(expires_at.saturating_sub(crate::now())).unwrap_or(0) + 1;
+    let until = started
+        + platform
+            .config
+            .decision_wait
+            .min(std::time::Duration::from_secs(to_expiry));
+    let _ = tokio::time::timeout_at(until, decided).await;
+    Ok(pending_until(platform, id).await?.is_some())
 }
 
 /// The account and device behind a wallet proof (`typ` [`WALLET_PROOF_TYP`], `kid` = the

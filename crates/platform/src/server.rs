@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -114,24 +115,42 @@ impl Platform {
         self.clients.forget(client_id);
     }
 
-    /// Wakes this node's waiting login pages for decisions taken on other nodes too, as the
-    /// store announces them (PostgreSQL; SQLite has one node). Runs in the background until
-    /// the platform is dropped; without it, those decisions are seen at the waiters'
-    /// periodic re-reads.
-    pub async fn listen_for_decisions(&self) -> Result<(), StoreError> {
-        let Some(mut decided) = self.store.decided_sign_ins().await? else {
-            return Ok(());
-        };
+    /// Starts (once) the task that looks, every `decision_recheck`, for decisions on the
+    /// sign-ins this node holds login pages for, taken on other nodes; it ends with the
+    /// platform.
+    pub(crate) fn check_decisions_elsewhere(&self) {
+        if self.decisions.checking.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let platform = Arc::downgrade(&self.0);
+        let interval = self.config.decision_recheck;
         tokio::spawn(async move {
-            while let Some(id) = decided.recv().await {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
                 let Some(platform) = platform.upgrade() else {
                     return;
                 };
-                platform.decisions.decided(&id);
+                let watched = platform.decisions.watched();
+                if watched.is_empty() {
+                    continue;
+                }
+                match platform.store.ended_sign_ins(&watched, crate::now()).await {
+                    Ok(ended) => {
+                        for id in ended {
+                            platform.decisions.decided(&id);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "checking waiting sign-ins failed"),
+                }
             }
         });
-        Ok(())
+    }
+
+    /// How many requests wait for the decision on sign-in `id` on this node.
+    pub fn waiting_for_decision(&self, id: &str) -> usize {
+        self.decisions.waiting_for(id)
     }
 
     /// Ends a pending sign-in in the store and wakes the login pages waiting for it on this
@@ -218,7 +237,6 @@ pub async fn serve(
         .unwrap_or_else(|| format!("http://{local}"));
     let platform = Platform::open(config, issuer).await?;
     tracing::info!(address = %local, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
-    platform.listen_for_decisions().await?;
     on_ready(&platform.issuer);
     tokio::spawn(purge_periodically(platform.clone()));
     let stopping = platform.clone();

@@ -305,17 +305,10 @@ pub trait Store: Send + Sync + 'static {
         jti: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
-    /// The ids of sign-ins that leave `pending` through any connection to this database
-    /// (other nodes included), as they commit, for waking the login pages that wait for
-    /// them. `None` where the backend has no such feed (SQLite: one node, which wakes its
-    /// own). Delivery is best effort: ids may be dropped while the feed is disconnected or
-    /// its reader lags, so a waiter must still re-read the store now and then. The feed
-    /// ends its connection once the receiver is dropped.
-    async fn decided_sign_ins(
-        &self,
-    ) -> Result<Option<tokio::sync::mpsc::Receiver<String>>, StoreError> {
-        Ok(None)
-    }
+    /// Which of `ids` are no longer waiting for the wallet (decided, or expired at `now`),
+    /// in one read however many there are (unknown ids are left out): each node asks this
+    /// for all the login pages it holds at once, to see decisions taken on other nodes.
+    async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError>;
     /// Deletes sign-ins that expired before `sign_ins_before` and expired assertion ids, in
     /// transactions of at most `batch` rows of each; returns how many rows went. A day of
     /// sign-ins at national rates is hundreds of thousands of rows a minute: deleted in one

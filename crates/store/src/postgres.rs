@@ -6,11 +6,10 @@ use std::pin::pin;
 use async_trait::async_trait;
 use cyberid_domain::{CitizenIdNumber, NetworkNumber, PersonRecord};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::mpsc;
+use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::login::{from_json, to_json};
 use crate::{
@@ -37,25 +36,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("migrations/postgres/0006_approval_digest.sql"),
     ),
-    (
-        7,
-        include_str!("migrations/postgres/0007_decision_notify.sql"),
-    ),
 ];
+/// Sign-in ids per statement of [`Store::ended_sign_ins`].
+const ENDED_SIGN_INS_CHUNK: usize = 1_000;
+
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x0063_7962_6572_6964; // "cyberid"
 
 pub struct PostgresStore {
     pool: Pool,
-    /// For connections outside the pool (the decision feed's `LISTEN`).
-    config: tokio_postgres::Config,
 }
-
-/// The channel migration 0007's trigger notifies with a sign-in's id when it is decided.
-const DECIDED_CHANNEL: &str = "cyberid_decided";
-/// Ids the decision feed holds for a reader that lags; beyond, they are dropped (the
-/// waiters' re-reads find those decisions).
-const DECIDED_BACKLOG: usize = 4096;
 
 fn db_error(error: tokio_postgres::Error) -> StoreError {
     match error.as_db_error() {
@@ -83,83 +73,13 @@ fn enrol_error(error: tokio_postgres::Error) -> EnrolError {
     EnrolError::Store(db_error(error))
 }
 
-/// A connection listening on [`DECIDED_CHANNEL`], forwarding what it hears to `sender`: once
-/// this returns `Ok`, every decision committed from then on is sent (unless the reader lags
-/// [`DECIDED_BACKLOG`] behind). The task it returns ends with the connection, or when the
-/// reader is gone.
-async fn listen_for_decisions(
-    config: &tokio_postgres::Config,
-    sender: &mpsc::Sender<String>,
-) -> Result<tokio::task::JoinHandle<()>, StoreError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(db_error)?;
-    // The connection delivers notifications as it is polled, and the LISTEN's own reply.
-    let forwarding = tokio::spawn(forward_decisions(connection, sender.clone()));
-    if let Err(e) = client.batch_execute(sql!("LISTEN {DECIDED_CHANNEL}")).await {
-        forwarding.abort();
-        return Err(db_error(e));
-    }
-    Ok(tokio::spawn(async move {
-        let _listening = client; // dropping the client would close the connection
-        let _ = forwarding.await;
-    }))
-}
-
-async fn forward_decisions(
-    mut connection: tokio_postgres::Connection<
-        tokio_postgres::Socket,
-        tokio_postgres::tls::NoTlsStream,
-    >,
-    sender: mpsc::Sender<String>,
-) {
-    loop {
-        let message = tokio::select! {
-            () = sender.closed() => return,
-            message = std::future::poll_fn(|cx| connection.poll_message(cx)) => message,
-        };
-        match message {
-            Some(Ok(AsyncMessage::Notification(notification))) => {
-                // A full backlog drops the id: the waiters' re-reads find that decision.
-                if let Err(mpsc::error::TrySendError::Closed(_)) =
-                    sender.try_send(notification.payload().to_owned())
-                {
-                    return;
-                }
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                tracing::warn!(error = %db_error(e), "the decision feed's connection failed");
-                return;
-            }
-            None => return,
-        }
-    }
-}
-
-/// Listens again, a second after each loss of the connection, until the reader is gone.
-async fn keep_listening_for_decisions(
-    config: tokio_postgres::Config,
-    sender: mpsc::Sender<String>,
-    first: tokio::task::JoinHandle<()>,
-) {
-    let _ = first.await;
-    while !sender.is_closed() {
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        match listen_for_decisions(&config, &sender).await {
-            Ok(listening) => {
-                let _ = listening.await;
-            }
-            Err(e) => tracing::warn!(error = %e, "the decision feed cannot listen"),
-        }
-    }
-}
-
 impl PostgresStore {
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
         let manager = Manager::from_config(
-            config.clone(),
+            config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -169,7 +89,7 @@ impl PostgresStore {
             .max_size(pool_size.max(1))
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let store = Self { pool, config };
+        let store = Self { pool };
         store.migrate().await?;
         Ok(store)
     }
@@ -1142,15 +1062,19 @@ impl Store for PostgresStore {
         .map(|n| n == 1)
     }
 
-    async fn decided_sign_ins(&self) -> Result<Option<mpsc::Receiver<String>>, StoreError> {
-        let (sender, receiver) = mpsc::channel(DECIDED_BACKLOG);
-        let listening = listen_for_decisions(&self.config, &sender).await?;
-        tokio::spawn(keep_listening_for_decisions(
-            self.config.clone(),
-            sender,
-            listening,
-        ));
-        Ok(Some(receiver))
+    async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError> {
+        let mut ended = Vec::new();
+        for chunk in ids.chunks(ENDED_SIGN_INS_CHUNK) {
+            let rows = self
+                .rows(
+                    "SELECT id FROM login_transactions
+                     WHERE id = ANY($1) AND (status <> 'pending' OR expires_at <= $2)",
+                    &[&chunk, &now],
+                )
+                .await?;
+            ended.extend(rows.iter().map(|row| row.get::<_, String>(0)));
+        }
+        Ok(ended)
     }
 
     async fn purge_expired_batch(

@@ -1523,6 +1523,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError> {
+        // Point reads by key in one read transaction, off the runtime's threads: a node may
+        // hold thousands of waiting pages.
+        let ids = ids.to_vec();
+        self.scan(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(db_error)?;
+            let mut ended = Vec::new();
+            {
+                let mut check = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM login_transactions
+                         WHERE id = ?1 AND (status <> 'pending' OR expires_at <= ?2)",
+                    )
+                    .map_err(db_error)?;
+                for id in ids {
+                    if check.exists(params![id, now]).map_err(db_error)? {
+                        ended.push(id);
+                    }
+                }
+            }
+            tx.finish().map_err(db_error)?;
+            Ok(ended)
+        })
+        .await
+    }
+
     async fn purge_expired_batch(
         &self,
         now: i64,

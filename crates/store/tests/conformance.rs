@@ -538,65 +538,46 @@ fn approved_l1(account_id: i64, claims: &[&str], at: i64) -> cyberid_store::Logi
     }
 }
 
-/// PostgreSQL names each sign-in that leaves `pending` on its decision feed, whichever
-/// connection (node) decided it, and nothing else; SQLite has no feed (its one node wakes
-/// its own waiters).
+/// A node asks, for all the login pages it holds at once, which sign-ins no longer wait
+/// for the wallet: decided ones and expired ones, never pending or unknown ones.
 #[tokio::test]
-async fn decided_sign_ins_are_announced_to_every_node() {
+async fn ended_sign_ins_are_found_among_many() {
     use cyberid_store::{LoginOutcome, LoginStatus};
     for_each_backend(|store| async move {
-        let Some(mut feed) = store.decided_sign_ins().await.unwrap() else {
-            assert_eq!(store.backend(), "sqlite");
-            return;
-        };
         let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
         store
             .insert_relying_party(&relying_party("c1"))
             .await
             .unwrap();
-        // Other tests share the database (each in a schema of its own) and its channel:
-        // these ids are this run's own.
-        let unique = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let [first, second, pushed] = ["a", "b", "c"].map(|n| format!("decided-{unique}-{n}"));
-        for (id, status, par) in [
-            (&first, LoginStatus::Pending, None),
-            (&second, LoginStatus::Pending, None),
-            (&pushed, LoginStatus::Pushed, Some("h3")),
-        ] {
-            assert!(store.insert_login(&login(id, status, par)).await.unwrap());
+        for id in ["t1", "t2", "t3"] {
+            assert!(
+                store
+                    .insert_login(&login(id, LoginStatus::Pending, None))
+                    .await
+                    .unwrap()
+            );
         }
-        // Claiming a pushed request is not a decision; an expired sign-in cannot be decided.
-        store
-            .claim_pushed_login("h3", "c1", b"browser", 1_010, 1_200)
-            .await
-            .unwrap()
-            .unwrap();
+        let ids: Vec<String> = ["t1", "t2", "t3", "unknown"].map(String::from).to_vec();
+        assert!(store.ended_sign_ins(&ids, 1_010).await.unwrap().is_empty());
+        assert!(
+            store
+                .finish_login("t1", &approved_l1(enrolled.account_id, &[], 1_010), 1_010)
+                .await
+                .unwrap()
+        );
         let declined = LoginOutcome::Refused {
             status: LoginStatus::Declined,
             error: "access_denied".into(),
         };
-        assert!(!store.finish_login(&second, &declined, 1_300).await.unwrap());
-        assert!(
-            store
-                .finish_login(&first, &approved_l1(enrolled.account_id, &[], 1_010), 1_010)
-                .await
-                .unwrap()
-        );
-        assert!(store.finish_login(&second, &declined, 1_011).await.unwrap());
-        let mut heard = Vec::new();
-        while heard.len() < 2 {
-            let id = tokio::time::timeout(std::time::Duration::from_secs(30), feed.recv())
-                .await
-                .expect("a decision was not announced")
-                .unwrap();
-            if id.starts_with(&format!("decided-{unique}-")) {
-                heard.push(id);
-            }
-        }
-        assert_eq!(heard, [first, second]);
+        assert!(store.finish_login("t3", &declined, 1_011).await.unwrap());
+        let mut ended = store.ended_sign_ins(&ids, 1_011).await.unwrap();
+        ended.sort();
+        assert_eq!(ended, ["t1", "t3"], "{}", store.backend());
+        // At its expiry the pending one has ended too.
+        let mut ended = store.ended_sign_ins(&ids, 1_300).await.unwrap();
+        ended.sort();
+        assert_eq!(ended, ["t1", "t2", "t3"]);
+        assert!(store.ended_sign_ins(&[], 1_300).await.unwrap().is_empty());
     })
     .await;
 }

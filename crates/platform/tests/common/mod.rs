@@ -64,7 +64,6 @@ pub async fn start(postgres: bool, tweak: impl FnOnce(&mut PlatformConfig)) -> H
         registry,
         matcher,
     );
-    platform.listen_for_decisions().await.unwrap();
     let served = platform.clone();
     tokio::spawn(async move { axum::serve(listener, router(served)).await });
     Harness {
@@ -118,7 +117,6 @@ impl Harness {
         )));
         let matcher = Arc::new(cyberid_registry::face::CosineFaceMatcher::default());
         let node = Platform::from_parts(config, self.url.clone(), store, keys, registry, matcher);
-        node.listen_for_decisions().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(node)).await });
@@ -243,7 +241,6 @@ impl Harness {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
         let platform = Platform::open(config, self.url.clone()).await.unwrap();
-        platform.listen_for_decisions().await.unwrap();
         let served = platform.clone();
         tokio::spawn(async move { axum::serve(listener, router(served)).await });
         url
