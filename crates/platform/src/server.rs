@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use cyberid_registry::Registry;
@@ -240,6 +241,13 @@ pub async fn serve(
     on_ready(&platform.issuer);
     tokio::spawn(purge_periodically(platform.clone()));
     let stopping = platform.clone();
+    // Responses go out whole: Nagle's algorithm would only hold back the tail of one that
+    // is written in parts until the client's delayed acknowledgement.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, router(platform))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
