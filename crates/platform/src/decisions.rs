@@ -7,8 +7,8 @@
 //!
 //! A decision taken on this node wakes its waiters at once. One taken on another node
 //! sharing the store (behind a load balancer, the wallet's request and the browser's rarely
-//! meet on one node) is found by one store read per node every `decision_recheck` (0.5 s)
-//! for all the sign-ins it holds pages for, however many. PostgreSQL's `LISTEN`/`NOTIFY`
+//! meet on one node) is found by the node asking the store every `decision_recheck` (0.5 s)
+//! which of the sign-ins it holds pages for have ended, all in one call. PostgreSQL's `LISTEN`/`NOTIFY`
 //! would be immediate, but a committing transaction that notified holds a lock shared by the
 //! whole database cluster until its commit is on disk: every approval on every node would
 //! commit one after the other.
@@ -28,9 +28,16 @@ pub const MAX_WAITERS_PER_SIGN_IN: usize = 4;
 /// Held requests per node: each costs a connection and a few hundred bytes.
 pub const MAX_WAITERS: usize = 100_000;
 
+/// A sign-in with waiters: how to wake them, and how many there are (counted explicitly:
+/// the entry goes when the count reaches zero, under the map's lock).
+struct Watched {
+    notify: Arc<Notify>,
+    waiters: usize,
+}
+
 #[derive(Default)]
 pub struct DecisionWatch {
-    waiting: Mutex<HashMap<String, Arc<Notify>>>,
+    waiting: Mutex<HashMap<String, Watched>>,
     waiters: AtomicUsize,
     closing: AtomicBool,
     /// Whether the task that looks for other nodes' decisions runs (started with the first
@@ -62,14 +69,15 @@ impl DecisionWatch {
         if self.waiters.load(Ordering::Relaxed) >= MAX_WAITERS {
             return None;
         }
-        let notify = waiting
-            .entry(id.to_owned())
-            .or_insert_with(|| Arc::new(Notify::new()));
-        // The map holds one reference; each waiter another.
-        if Arc::strong_count(notify) > MAX_WAITERS_PER_SIGN_IN {
+        let watched = waiting.entry(id.to_owned()).or_insert_with(|| Watched {
+            notify: Arc::new(Notify::new()),
+            waiters: 0,
+        });
+        if watched.waiters >= MAX_WAITERS_PER_SIGN_IN {
             return None;
         }
-        let notify = Arc::clone(notify);
+        watched.waiters += 1;
+        let notify = Arc::clone(&watched.notify);
         self.waiters.fetch_add(1, Ordering::Relaxed);
         Some(Waiter {
             watch: self,
@@ -80,8 +88,8 @@ impl DecisionWatch {
 
     /// `id` was decided (or ended): its waiters answer now.
     pub fn decided(&self, id: &str) {
-        if let Some(notify) = self.lock().get(id) {
-            notify.notify_waiters();
+        if let Some(watched) = self.lock().get(id) {
+            watched.notify.notify_waiters();
         }
     }
 
@@ -92,17 +100,15 @@ impl DecisionWatch {
 
     /// How many requests wait for `id` on this node.
     pub fn waiting_for(&self, id: &str) -> usize {
-        self.lock()
-            .get(id)
-            .map_or(0, |notify| Arc::strong_count(notify) - 1)
+        self.lock().get(id).map_or(0, |watched| watched.waiters)
     }
 
     /// The node is shutting down: every waiter answers now (the page asks again, of a node
     /// that is up), and no request waits from here on.
     pub fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        for notify in self.lock().values() {
-            notify.notify_waiters();
+        for watched in self.lock().values() {
+            watched.notify.notify_waiters();
         }
     }
 
@@ -110,7 +116,7 @@ impl DecisionWatch {
         self.closing.load(Ordering::SeqCst)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched>> {
         self.waiting
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -121,12 +127,11 @@ impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         let mut waiting = self.watch.lock();
         self.watch.waiters.fetch_sub(1, Ordering::Relaxed);
-        // The map's reference and this one: nobody else waits for this sign-in.
-        if waiting
-            .get(&self.id)
-            .is_some_and(|notify| Arc::strong_count(notify) <= 2)
-        {
-            waiting.remove(&self.id);
+        if let Some(watched) = waiting.get_mut(&self.id) {
+            watched.waiters -= 1;
+            if watched.waiters == 0 {
+                waiting.remove(&self.id);
+            }
         }
     }
 }
@@ -162,6 +167,25 @@ mod tests {
         drop(other);
         assert!(watch.watched().is_empty());
         assert_eq!(watch.waiters.load(Ordering::Relaxed), 0);
+    }
+
+    /// Waiters of one sign-in dropped on many threads at once: the entry goes with the
+    /// last, whatever the order.
+    #[test]
+    fn waiters_dropped_together_leave_nothing_behind() {
+        let watch = DecisionWatch::default();
+        for _ in 0..200 {
+            let waiters: Vec<_> = (0..MAX_WAITERS_PER_SIGN_IN)
+                .map(|_| watch.wait_for("a").unwrap())
+                .collect();
+            std::thread::scope(|scope| {
+                for waiter in waiters {
+                    scope.spawn(move || drop(waiter));
+                }
+            });
+            assert!(watch.watched().is_empty());
+            assert_eq!(watch.waiters.load(Ordering::Relaxed), 0);
+        }
     }
 
     #[test]

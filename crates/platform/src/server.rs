@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use cyberid_registry::Registry;
 use cyberid_registry::face::{CosineFaceMatcher, FaceMatcher};
 use cyberid_store::{LoginOutcome, RelyingParty, Store, StoreError};
@@ -124,7 +124,11 @@ impl Platform {
             return;
         }
         let platform = Arc::downgrade(&self.0);
-        let interval = self.config.decision_recheck;
+        // (A zero period would make `interval` panic.)
+        let interval = self
+            .config
+            .decision_recheck
+            .max(std::time::Duration::from_millis(10));
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -228,6 +232,12 @@ pub async fn serve(
     listen: SocketAddr,
     on_ready: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
+    // Each connection is a file; login pages hold theirs while they wait for the decision
+    // (up to 25 s), so the default soft limit of 1,024 would stop a busy node accepting.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(open_files) => tracing::debug!(open_files, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "the open-file limit could not be raised"),
+    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

@@ -1,6 +1,8 @@
 // Waits for the wallet's decision, then continues to the sign-in's page. Each status request
 // is held by the server until the decision (or about 25 s), so the page asks again at once
 // when it answers "pending"; never more than once a second, and after 2 s when it fails.
+// The first request goes a second after the page loads: nobody approves sooner, and a page
+// that a status answer sent back to itself cannot reload faster than that.
 (function () {
   var script = document.currentScript;
   var statusUrl = script.getAttribute("data-status") + "?wait=1";
@@ -23,5 +25,5 @@
       })
       .catch(function () { setTimeout(poll, 2000); });
   }
-  poll();
+  setTimeout(poll, 1000);
 })();

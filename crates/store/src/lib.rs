@@ -305,9 +305,10 @@ pub trait Store: Send + Sync + 'static {
         jti: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
-    /// Which of `ids` are no longer waiting for the wallet (decided, or expired at `now`),
-    /// in one read however many there are (unknown ids are left out): each node asks this
-    /// for all the login pages it holds at once, to see decisions taken on other nodes.
+    /// Which of `ids` are no longer waiting for the wallet (decided, or expired at `now`);
+    /// unknown ids are left out. Each node asks this for all the login pages it holds at
+    /// once, to see decisions taken on other nodes: SQLite looks each id up in one read
+    /// transaction, PostgreSQL in one statement per 1,000 ids.
     async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError>;
     /// Deletes sign-ins that expired before `sign_ins_before` and expired assertion ids, in
     /// transactions of at most `batch` rows of each; returns how many rows went. A day of

@@ -626,7 +626,10 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let result = work(&conn);
-            Self::give_back(&readers, conn);
+            // A connection left inside a transaction would serve stale snapshots: dropped.
+            if conn.is_autocommit() {
+                Self::give_back(&readers, conn);
+            }
             result
         })
         .await

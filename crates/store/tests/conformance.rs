@@ -557,7 +557,12 @@ async fn ended_sign_ins_are_found_among_many() {
                     .unwrap()
             );
         }
-        let ids: Vec<String> = ["t1", "t2", "t3", "unknown"].map(String::from).to_vec();
+        // More ids than one statement takes on PostgreSQL (1,000), the known ones on both
+        // sides of the chunk boundaries.
+        let mut ids: Vec<String> = (0..2_500).map(|n| format!("unknown{n}")).collect();
+        ids[999] = "t1".into();
+        ids[1_000] = "t2".into();
+        ids[2_499] = "t3".into();
         assert!(store.ended_sign_ins(&ids, 1_010).await.unwrap().is_empty());
         assert!(
             store
