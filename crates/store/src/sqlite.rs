@@ -577,7 +577,12 @@ impl SqliteStore {
         }
     }
 
+    /// Returns a reader to the idle pool, unless it is still inside a transaction (its
+    /// snapshot would be stale for the next read): then it is dropped, which ends it.
     fn give_back(readers: &Mutex<Vec<Connection>>, conn: Connection) {
+        if !conn.is_autocommit() {
+            return;
+        }
         let mut idle = readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -610,10 +615,7 @@ impl SqliteStore {
         if !conn.is_autocommit() {
             let _ = run_cached(&conn, "ROLLBACK");
         }
-        // A connection still inside a transaction would serve stale snapshots: dropped.
-        if conn.is_autocommit() {
-            Self::give_back(&self.readers, conn);
-        }
+        Self::give_back(&self.readers, conn);
         result
     }
 
@@ -626,10 +628,7 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let result = work(&conn);
-            // A connection left inside a transaction would serve stale snapshots: dropped.
-            if conn.is_autocommit() {
-                Self::give_back(&readers, conn);
-            }
+            Self::give_back(&readers, conn);
             result
         })
         .await
