@@ -21,9 +21,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::oidc::authorize::{
-    LOGIN_COOKIE, authorization_code, redirect_error, redirect_to_client,
-};
+use crate::oidc::authorize::{LOGIN_COOKIE, authorization_code, client_redirect_url, see_other};
 use crate::oidc::request::AuthorizationRequest;
 use crate::pages::{error_page, render};
 use crate::server::Platform;
@@ -112,7 +110,6 @@ async fn page_inner(
         return Ok(unknown());
     };
     let request = request_of(&login)?;
-    let state = request.state.as_deref();
     let now = crate::now();
     let pending = login.status == LoginStatus::Pending && login.expires_at > now;
     // Every answer that goes back to the client (code or error, with its state) is for the
@@ -126,36 +123,47 @@ async fn page_inner(
     }
     Ok(match login.status {
         LoginStatus::Pushed => unknown(),
-        LoginStatus::Pending if login.expires_at <= now => {
-            let expired = ApiError::bad_request(
-                "access_denied",
-                "the sign-in request expired before it was approved",
-            );
-            redirect_error(platform, &request.redirect_uri, state, &expired)
+        LoginStatus::Pending if pending => {
+            login_page(platform, &login.id, login.expires_at, &rp, &request)?
         }
-        LoginStatus::Pending => login_page(platform, &login.id, login.expires_at, &rp, &request)?,
+        _ => see_other(&destination(platform, &login, &request)),
+    })
+}
+
+/// Where the browser goes once sign-in `login` has ended (it is not pending, or has
+/// expired): back to the client with the code, or with the error and why.
+fn destination(platform: &Platform, login: &LoginRecord, request: &AuthorizationRequest) -> String {
+    let state = request.state.as_deref();
+    let error = |code: &str, description: &str| {
+        client_redirect_url(
+            platform,
+            &request.redirect_uri,
+            state,
+            &[("error", code), ("error_description", description)],
+        )
+    };
+    match login.status {
         LoginStatus::Approved => {
             let code = authorization_code(platform, &login.id);
-            redirect_to_client(platform, &request.redirect_uri, state, &[("code", &code)])
+            client_redirect_url(platform, &request.redirect_uri, state, &[("code", &code)])
         }
-        LoginStatus::Declined | LoginStatus::Failed => {
+        LoginStatus::Declined => error("access_denied", "the holder declined the sign-in"),
+        LoginStatus::Failed => {
             let code = match login.error.as_deref() {
                 Some("unmet_authentication_requirements") => "unmet_authentication_requirements",
                 _ => "access_denied",
             };
-            let description = if login.status == LoginStatus::Declined {
-                "the holder declined the sign-in"
-            } else {
-                "the holder's wallet could not reach the requested level"
-            };
-            redirect_error(
-                platform,
-                &request.redirect_uri,
-                state,
-                &ApiError::bad_request(code, description),
+            error(
+                code,
+                "the holder's wallet could not reach the requested level",
             )
         }
-    })
+        // Pending past its expiry (a pushed request that was never claimed has no page).
+        LoginStatus::Pending | LoginStatus::Pushed => error(
+            "access_denied",
+            "the sign-in request expired before it was approved",
+        ),
+    }
 }
 
 fn same_browser(headers: &HeaderMap, login: &LoginRecord) -> bool {
@@ -202,61 +210,88 @@ pub(crate) fn login_page(
 }
 
 /// `GET /login/{id}/status`: `pending` until the wallet decides or the sign-in expires,
-/// then `done`. With `?wait=1` (the login page's script) a pending answer waits first, until
-/// the decision, the sign-in's expiry or `decision_wait`, whichever comes first (see
-/// [`crate::decisions`]); the page asks again.
+/// then `done`, with the `location` to go to when asked by the browser that started the
+/// sign-in (its cookie): the client's redirect URI with the code or the error, as
+/// `/login/{id}` would redirect, one exchange sooner. With `?wait=1` (the login page's
+/// script) a pending answer waits first, until the decision, the sign-in's expiry or
+/// `decision_wait`, whichever comes first (see [`crate::decisions`]); the page asks again.
 pub async fn status(
     State(platform): State<Platform>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let wait = query.as_deref().is_some_and(|query| {
         form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "wait" && v == "1")
     });
-    let pending = if wait {
-        wait_for_decision(&platform, &id).await?
+    let status = if wait {
+        wait_for_decision(&platform, &id, &headers).await?
     } else {
-        pending_until(&platform, &id).await?.is_some()
+        status_now(&platform, &id, &headers).await?
     };
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({ "status": if pending { "pending" } else { "done" } })),
-    )
-        .into_response())
+    let body = match status {
+        Status::Pending { .. } => json!({ "status": "pending" }),
+        Status::Done { location: None } => json!({ "status": "done" }),
+        Status::Done {
+            location: Some(location),
+        } => json!({ "status": "done", "location": location }),
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
-/// When the sign-in expires if it still waits for the wallet, as the store has it now;
-/// `None` once it has ended.
-async fn pending_until(platform: &Platform, id: &str) -> Result<Option<i64>, ApiError> {
+enum Status {
+    /// Waiting for the wallet until `expires_at`.
+    Pending { expires_at: i64 },
+    /// Ended; where the browser that started it goes next.
+    Done { location: Option<String> },
+}
+
+/// The sign-in's status as the store has it now.
+async fn status_now(
+    platform: &Platform,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Status, ApiError> {
     let login = platform
         .store
         .login(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
-    let pending = login.status == LoginStatus::Pending && login.expires_at > crate::now();
-    Ok(pending.then_some(login.expires_at))
+    if login.status == LoginStatus::Pending && login.expires_at > crate::now() {
+        return Ok(Status::Pending {
+            expires_at: login.expires_at,
+        });
+    }
+    let location = if login.status != LoginStatus::Pushed && same_browser(headers, &login) {
+        Some(destination(platform, &login, &request_of(&login)?))
+    } else {
+        None
+    };
+    Ok(Status::Done { location })
 }
 
-/// Whether the sign-in still waits for the wallet, answered once it has ended or when the
-/// wait is over: woken by a decision on this node or one found on another, or by the node's
-/// closing; over at `decision_wait` or the sign-in's expiry. Beyond the bounds on waiting
-/// requests it answers at once.
-async fn wait_for_decision(platform: &Platform, id: &str) -> Result<bool, ApiError> {
+/// [`status_now`], answered once the sign-in has ended or when the wait is over: woken by a
+/// decision on this node or one found on another, or by the node's closing; over at
+/// `decision_wait` or the sign-in's expiry. Beyond the bounds on waiting requests it
+/// answers at once.
+async fn wait_for_decision(
+    platform: &Platform,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Status, ApiError> {
     let started = tokio::time::Instant::now();
     let Some(waiter) = platform.decisions.wait_for(id) else {
-        return Ok(pending_until(platform, id).await?.is_some());
+        return status_now(platform, id, headers).await;
     };
     platform.check_decisions_elsewhere();
     // Enabled before the read: a decision between the read and the wait still wakes it.
     let decided = waiter.notified();
     tokio::pin!(decided);
     decided.as_mut().enable();
-    let Some(expires_at) = pending_until(platform, id).await? else {
-        return Ok(false);
+    let expires_at = match status_now(platform, id, headers).await? {
+        Status::Pending { expires_at } if !platform.decisions.is_closing() => expires_at,
+        answer => return Ok(answer),
     };
-    if platform.decisions.is_closing() {
-        return Ok(true);
-    }
     // A second past the expiry, so that the read after it finds the sign-in expired.
     let to_expiry = u64::try_from(expires_at.saturating_sub(crate::now())).unwrap_or(0) + 1;
     let until = started
@@ -265,7 +300,7 @@ async fn wait_for_decision(platform: &Platform, id: &str) -> Result<bool, ApiErr
             .decision_wait
             .min(std::time::Duration::from_secs(to_expiry));
     let _ = tokio::time::timeout_at(until, decided).await;
-    Ok(pending_until(platform, id).await?.is_some())
+    status_now(platform, id, headers).await
 }
 
 /// The account and device behind a wallet proof (`typ` [`WALLET_PROOF_TYP`], `kid` = the

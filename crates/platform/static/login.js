@@ -1,4 +1,5 @@
-// Waits for the wallet's decision, then continues to the sign-in's page. Each status request
+// Waits for the wallet's decision, then continues: to the service (the answer's location,
+// given only to the browser that started the sign-in), or else to the sign-in's page. Each status request
 // is held by the server until the decision (or about 25 s), so the page asks again at once
 // when it answers "pending"; never more than once a second, and after 2 s when it fails.
 // The first request goes a second after the page loads: nobody approves sooner, and a page
@@ -20,7 +21,7 @@
         if (body.status === "pending") {
           setTimeout(poll, Math.max(0, 1000 - (Date.now() - asked)));
         } else {
-          window.location.replace(pageUrl);
+          window.location.replace(body.location || pageUrl);
         }
       })
       .catch(function () { setTimeout(poll, 2000); });

@@ -1431,8 +1431,29 @@ async fn the_status_request_waits_for_the_decision() {
         assert_eq!(answer.await.unwrap(), "done");
     }
     assert_eq!(h.platform.waiting_for_decision(&flow.id), 0);
-    // A decided sign-in answers at once, waiting or not.
+    // A decided sign-in answers at once, waiting or not; the browser that started it is
+    // told where to go: where its login page would send it.
     assert_eq!(status_of(format!("{url}?wait=1")).await, "done");
+    let answer: Value = h
+        .http
+        .get(format!("{url}?wait=1"))
+        .header("cookie", &flow.cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let location = answer["location"].as_str().unwrap();
+    let (target, query) = location.split_once('?').unwrap();
+    assert_eq!(target, shop.redirect_uri);
+    let told: std::collections::HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let back = come_back(&h.url, &flow).await;
+    assert_eq!(told, back);
+    assert_eq!(told["state"], flow.state);
+    assert!(told.contains_key("code"));
     let unknown = reqwest::get(format!("{}/login/nosuch/status?wait=1", h.url))
         .await
         .unwrap();

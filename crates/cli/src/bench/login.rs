@@ -368,16 +368,8 @@ struct Minted {
     nonce: String,
 }
 
-fn location(response: &reqwest::Response) -> Result<String, String> {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("expected a redirect, got HTTP {}", response.status()))
-}
-
-/// Steps 1–6: authorize, login page, wallet open (+ PIN) and approval, back to the client.
+/// Steps 1–6: authorize, login page, wallet open (+ PIN) and approval, the page's status
+/// request with where to go: back to the client.
 async fn approved_code(context: &Context, worker: usize) -> Result<Minted, String> {
     let wallet = &context.wallets[worker % context.wallets.len()];
     let http = &context.http;
@@ -411,12 +403,14 @@ async fn approved_code(context: &Context, worker: usize) -> Result<Minted, Strin
         .ok_or("no login cookie")?
         .to_owned();
     let page = started.text().await.map_err(failure("login page"))?;
-    let login_page = page
-        .split("data-page=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .ok_or("the login page names no sign-in page")?
-        .to_owned();
+    let attribute = |name: &str| {
+        page.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+    };
+    let login_page = attribute("data-page").ok_or("the login page names no sign-in page")?;
+    let status_url = attribute("data-status").ok_or("the login page names no status URL")?;
 
     let id = login_page.rsplit('/').next().unwrap_or_default().to_owned();
     let key = &wallet.device_key;
@@ -478,13 +472,20 @@ async fn approved_code(context: &Context, worker: usize) -> Result<Minted, Strin
     if decided["status"] != "approved" {
         return Err(format!("decision: {decided}"));
     }
-    let back = http
-        .get(&login_page)
+    // The login page's script: the held status request answers, and the browser goes where
+    // the answer says (only this browser, by its cookie, is told).
+    let done: Value = http
+        .get(format!("{status_url}?wait=1"))
         .header("cookie", &cookie)
         .send()
         .await
-        .map_err(failure("return"))?;
-    let redirect = location(&back)?;
+        .map_err(failure("status"))?
+        .json()
+        .await
+        .map_err(failure("status"))?;
+    let redirect = done["location"]
+        .as_str()
+        .ok_or_else(|| format!("status: {done}"))?;
     let query = redirect.split_once('?').map(|(_, q)| q).unwrap_or_default();
     let params: std::collections::HashMap<String, String> = form_urlencoded_pairs(query);
     if params.get("state") != Some(&state)

@@ -295,6 +295,16 @@ pub fn redirect_to_client(
     state: Option<&str>,
     params: &[(&str, &str)],
 ) -> Response {
+    see_other(&client_redirect_url(platform, redirect_uri, state, params))
+}
+
+/// The client's redirect URI with `params`, `state` and `iss` (RFC 9207) added to its query.
+pub fn client_redirect_url(
+    platform: &Platform,
+    redirect_uri: &str,
+    state: Option<&str>,
+    params: &[(&str, &str)],
+) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
         query.append_pair(name, value);
@@ -304,7 +314,7 @@ pub fn redirect_to_client(
     }
     query.append_pair("iss", &platform.issuer);
     let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-    see_other(&format!("{redirect_uri}{separator}{}", query.finish()))
+    format!("{redirect_uri}{separator}{}", query.finish())
 }
 
 pub fn redirect_error(
