@@ -280,8 +280,13 @@ async fn wait_for_decision(
     headers: &HeaderMap,
 ) -> Result<Status, ApiError> {
     let started = tokio::time::Instant::now();
+    // An ended sign-in answers without registering a waiter.
+    let answer = status_now(platform, id, headers).await?;
+    if matches!(answer, Status::Done { .. }) {
+        return Ok(answer);
+    }
     let Some(waiter) = platform.decisions.wait_for(id) else {
-        return status_now(platform, id, headers).await;
+        return Ok(answer);
     };
     platform.check_decisions_elsewhere();
     // Enabled before the read: a decision between the read and the wait still wakes it.
