@@ -527,6 +527,16 @@ fn login(
     }
 }
 
+/// The first holder (device `d1`) and client `c1`, for the sign-in tests.
+async fn holder_and_client(store: &dyn cyberid_store::Store) -> cyberid_store::EnrolledAccount {
+    let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
+    store
+        .insert_relying_party(&relying_party("c1"))
+        .await
+        .unwrap();
+    enrolled
+}
+
 /// An L1 approval releasing `claims` at `at`.
 fn approved_l1(account_id: i64, claims: &[&str], at: i64) -> cyberid_store::LoginOutcome {
     cyberid_store::LoginOutcome::Approved {
@@ -544,11 +554,7 @@ fn approved_l1(account_id: i64, claims: &[&str], at: i64) -> cyberid_store::Logi
 async fn ended_sign_ins_are_found_among_many() {
     use cyberid_store::{LoginOutcome, LoginStatus};
     for_each_backend(|store| async move {
-        let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
-        store
-            .insert_relying_party(&relying_party("c1"))
-            .await
-            .unwrap();
+        let enrolled = holder_and_client(&*store).await;
         for id in ["t1", "t2", "t3"] {
             assert!(
                 store
@@ -647,11 +653,7 @@ async fn sign_ins_are_created_and_claimed_only_for_active_clients() {
 async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
     use cyberid_store::{CodeRedemption, LoginOutcome, LoginStatus};
     for_each_backend(|store| async move {
-        let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
-        store
-            .insert_relying_party(&relying_party("c1"))
-            .await
-            .unwrap();
+        let enrolled = holder_and_client(&*store).await;
         store
             .insert_login(&login("t1", LoginStatus::Pending, None))
             .await
@@ -854,11 +856,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
 async fn the_one_statement_redemption_holds_every_condition() {
     use cyberid_store::{CodeRedemption, LoginStatus};
     for_each_backend(|store| async move {
-        let enrolled = store.enrol(&account(1, 1, "d1")).await.unwrap();
-        store
-            .insert_relying_party(&relying_party("c1"))
-            .await
-            .unwrap();
+        let enrolled = holder_and_client(&*store).await;
         let mut new_login = login("t1", LoginStatus::Pending, None);
         new_login.request =
             r#"{"redirect_uri":"https://rp.example/cb","code_challenge":"chal-1"}"#.into();
