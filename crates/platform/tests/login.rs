@@ -1431,9 +1431,24 @@ async fn the_status_request_waits_for_the_decision() {
         assert_eq!(answer.await.unwrap(), "done");
     }
     assert_eq!(h.platform.waiting_for_decision(&flow.id), 0);
-    // A decided sign-in answers at once, waiting or not; the browser that started it is
-    // told where to go: where its login page would send it.
+    // A decided sign-in answers at once, waiting or not; only the browser that started it
+    // is told where to go (another sign-in's cookie is not this one's), and it is where
+    // its login page would send it.
     assert_eq!(status_of(format!("{url}?wait=1")).await, "done");
+    let other = begin(&h, &h.url, &shop, &[]).await;
+    for cookie in ["", other.cookie.as_str()] {
+        let answer: Value = h
+            .http
+            .get(format!("{url}?wait=1"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer, json!({ "status": "done" }), "cookie {cookie:?}");
+    }
     let answer: Value = h
         .http
         .get(format!("{url}?wait=1"))

@@ -19,7 +19,8 @@ use crate::pages::error_page;
 use crate::server::Platform;
 
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
-/// Binds a sign-in to the browser that started it; scoped to the sign-in's page.
+/// Binds a sign-in to the browser that started it; scoped to the sign-in's page and what
+/// lies below it (its status).
 pub const LOGIN_COOKIE: &str = "cyberid_login";
 
 /// `GET /authorize`
@@ -74,8 +75,8 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
     };
     match start_login(platform, &request, None, LoginStatus::Pending).await {
         // The login page at once, rather than a redirect to it: one exchange fewer for every
-        // sign-in. Its script continues at `/login/{id}`; reloading this URL starts a new
-        // sign-in (the first simply expires).
+        // sign-in. Its script shows the address `/login/{id}` and asks its status there;
+        // reloading this URL starts a new sign-in (the first simply expires).
         Ok(Some(started)) => {
             let page =
                 crate::login::login_page(platform, &started.id, started.expires_at, &rp, &request);
@@ -257,7 +258,8 @@ fn to_login_page(platform: &Platform, id: &str, cookie: Option<&str>) -> Respons
     response
 }
 
-/// Binds sign-in `id` to this browser: a cookie sent back only to its login page.
+/// Binds sign-in `id` to this browser: a cookie sent back only to its login page and the
+/// page's status URL.
 fn set_login_cookie(platform: &Platform, response: &mut Response, id: &str, cookie: Option<&str>) {
     let Some(cookie) = cookie else {
         return;
