@@ -5,7 +5,8 @@
 #   bench/quick.sh [MODE=login] [LEVEL=1] [N=5000] [C=32] [WARMUP=2000]
 # Env: BENCH_DATABASE_URL (a PostgreSQL database; the run uses a fresh schema in it, dropped
 # afterwards). Without it, the embedded SQLite store. BIN (a cyberid binary to measure
-# instead of building this checkout: for A/B runs of two builds back to back).
+# instead of building this checkout: for A/B runs of two builds back to back). EXTRA (more
+# arguments for `cyberid bench`, e.g. "--hold-ms 2000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -22,4 +23,4 @@ build_release
 start_server 0 --data "$WORK/data" "${STORE[@]}"
 taskset -c 1 "$BIN" bench "$MODE" --server "$URL" --data "$WORK/data" "${STORE[@]}" \
   --registry "$WORK/registry.tsv" --level "$LEVEL" --count "$N" --warmup "$WARMUP" --concurrency "$C" \
-  --server-pid "$SERVE_PID" --json
+  --server-pid "$SERVE_PID" --json ${EXTRA:-}

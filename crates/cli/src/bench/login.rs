@@ -69,6 +69,11 @@ pub struct LoginArgs {
     /// (past a population made with `bench populate`).
     #[arg(long, default_value_t = 0)]
     skip: usize,
+    /// Full sign-ins only: the holder takes this long to approve (milliseconds), as a person
+    /// scanning the QR code does, while the login page's status request is held waiting
+    /// for the decision. 0: the wallet approves at once and the page asks afterwards.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20_000))]
+    hold_ms: u32,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -87,6 +92,8 @@ struct Context {
     issuer_keys: Vec<VerifyingKey>,
     wallets: Vec<BenchWallet>,
     level: Level,
+    /// How long the holder takes to approve a timed sign-in.
+    hold: std::time::Duration,
 }
 
 fn failure(context: &str) -> impl Fn(reqwest::Error) -> String + '_ {
@@ -239,6 +246,7 @@ async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<C
         issuer_keys,
         wallets,
         level: args.level,
+        hold: std::time::Duration::from_millis(u64::from(args.hold_ms)),
     })
 }
 
@@ -258,7 +266,7 @@ async fn measure(
                 context,
                 count,
                 concurrency,
-                |context, worker, _| async move { approved_code(&context, worker).await },
+                |context, worker, _| async move { approved_code(&context, worker, false).await },
             )
             .await;
             let codes: Vec<Minted> = minted.into_iter().filter_map(|(r, _)| r.ok()).collect();
@@ -282,7 +290,7 @@ async fn measure(
             async move {
                 match &codes {
                     None => {
-                        let minted = approved_code(&context, worker).await?;
+                        let minted = approved_code(&context, worker, true).await?;
                         redeem(&context, &minted, Mode::Login).await
                     }
                     Some(codes) => redeem(&context, &codes[index], Mode::Token).await,
@@ -370,7 +378,7 @@ struct Minted {
 
 /// Steps 1–6: authorize, login page, wallet open (+ PIN) and approval, the page's status
 /// request with where to go: back to the client.
-async fn approved_code(context: &Context, worker: usize) -> Result<Minted, String> {
+async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<Minted, String> {
     let wallet = &context.wallets[worker % context.wallets.len()];
     let http = &context.http;
     let server = &context.server;
@@ -412,6 +420,24 @@ async fn approved_code(context: &Context, worker: usize) -> Result<Minted, Strin
     let login_page = attribute("data-page").ok_or("the login page names no sign-in page")?;
     let status_url = attribute("data-status").ok_or("the login page names no status URL")?;
 
+    let ask_status = || {
+        http.get(format!("{status_url}?wait=1"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    // With a holder who takes time, the page's held status request waits meanwhile.
+    let hold = if timed {
+        context.hold
+    } else {
+        std::time::Duration::ZERO
+    };
+    let held = (!hold.is_zero()).then(|| {
+        let asked = ask_status();
+        tokio::spawn(async move { asked.await?.json::<Value>().await })
+    });
+    if held.is_some() {
+        tokio::time::sleep(hold).await;
+    }
     let id = login_page.rsplit('/').next().unwrap_or_default().to_owned();
     let key = &wallet.device_key;
     let details: LoginDetails = http
@@ -474,15 +500,18 @@ async fn approved_code(context: &Context, worker: usize) -> Result<Minted, Strin
     }
     // The login page's script: the held status request answers, and the browser goes where
     // the answer says (only this browser, by its cookie, is told).
-    let done: Value = http
-        .get(format!("{status_url}?wait=1"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .map_err(failure("status"))?
-        .json()
-        .await
-        .map_err(failure("status"))?;
+    let done: Value = match held {
+        Some(held) => held
+            .await
+            .map_err(|e| format!("status: {e}"))?
+            .map_err(failure("status"))?,
+        None => ask_status()
+            .await
+            .map_err(failure("status"))?
+            .json()
+            .await
+            .map_err(failure("status"))?,
+    };
     let redirect = done["location"]
         .as_str()
         .ok_or_else(|| format!("status: {done}"))?;
