@@ -86,8 +86,12 @@ fn query(pairs: &[(&str, &str)]) -> String {
 fn location_query(
     response: &reqwest::Response,
 ) -> (String, std::collections::HashMap<String, String>) {
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let (base, query) = location.split_once('?').unwrap_or((&location, ""));
+    url_query(response.headers()["location"].to_str().unwrap())
+}
+
+/// A URL's address and query parameters.
+fn url_query(url: &str) -> (String, std::collections::HashMap<String, String>) {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let params = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
@@ -1379,14 +1383,24 @@ async fn a_nul_in_a_parameter_is_refused() {
     assert_eq!(status, 200, "{body}");
 }
 
-/// A status request answered (60 s at most: a request that is never woken fails the test).
-async fn status_of(url: String) -> Value {
-    let response = tokio::time::timeout(Duration::from_secs(60), reqwest::get(url))
+/// A status request's answer, sent with `cookie` (60 s at most: a request that is never
+/// woken fails the test).
+async fn status_answer(url: String, cookie: String) -> Value {
+    let request = reqwest::Client::new()
+        .get(url)
+        .header("cookie", cookie)
+        .send();
+    let response = tokio::time::timeout(Duration::from_secs(60), request)
         .await
         .expect("the status request was not woken")
         .unwrap();
     assert_eq!(response.status(), 200);
-    response.json::<Value>().await.unwrap()["status"].clone()
+    response.json().await.unwrap()
+}
+
+/// A status request's `status`, asked without a cookie.
+async fn status_of(url: String) -> Value {
+    status_answer(url, String::new()).await["status"].clone()
 }
 
 /// Until `count` requests wait for sign-in `id` on the harness's node.
@@ -1437,34 +1451,12 @@ async fn the_status_request_waits_for_the_decision() {
     assert_eq!(status_of(format!("{url}?wait=1")).await, "done");
     let other = begin(&h, &h.url, &shop, &[]).await;
     for cookie in ["", other.cookie.as_str()] {
-        let answer: Value = h
-            .http
-            .get(format!("{url}?wait=1"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = status_answer(format!("{url}?wait=1"), cookie.to_owned()).await;
         assert_eq!(answer, json!({ "status": "done" }), "cookie {cookie:?}");
     }
-    let answer: Value = h
-        .http
-        .get(format!("{url}?wait=1"))
-        .header("cookie", &flow.cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let location = answer["location"].as_str().unwrap();
-    let (target, query) = location.split_once('?').unwrap();
+    let answer = status_answer(format!("{url}?wait=1"), flow.cookie.clone()).await;
+    let (target, told) = url_query(answer["location"].as_str().unwrap());
     assert_eq!(target, shop.redirect_uri);
-    let told: std::collections::HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
     let back = come_back(&h.url, &flow).await;
     assert_eq!(told, back);
     assert_eq!(told["state"], flow.state);
