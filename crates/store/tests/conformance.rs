@@ -537,6 +537,14 @@ async fn holder_and_client(store: &dyn cyberid_store::Store) -> cyberid_store::E
     enrolled
 }
 
+/// The consent `account_id` has given client `c1` (it must exist).
+async fn remembered(
+    store: &dyn cyberid_store::Store,
+    account_id: i64,
+) -> cyberid_store::ConsentRecord {
+    store.consent(account_id, "c1").await.unwrap().unwrap()
+}
+
 /// An L1 approval releasing `claims` at `at`.
 fn approved_l1(account_id: i64, claims: &[&str], at: i64) -> cyberid_store::LoginOutcome {
     cyberid_store::LoginOutcome::Approved {
@@ -717,11 +725,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
         assert_eq!(record.claims, vec!["age_over_18".to_owned()]);
         assert_eq!(record.level.as_deref(), Some("L2"));
         // The approval remembered the consent, in its own transaction.
-        let consent = store
-            .consent(enrolled.account_id, "c1")
-            .await
-            .unwrap()
-            .unwrap();
+        let consent = remembered(&*store, enrolled.account_id).await;
         assert_eq!(
             (consent.claims, consent.granted_at),
             (vec!["age_over_18".to_owned()], 1_010)
@@ -750,11 +754,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
                 .unwrap();
             let outcome = approved_l1(enrolled.account_id, &claims, at);
             assert!(store.finish_login(id, &outcome, at).await.unwrap());
-            let consent = store
-                .consent(enrolled.account_id, "c1")
-                .await
-                .unwrap()
-                .unwrap();
+            let consent = remembered(&*store, enrolled.account_id).await;
             assert_eq!(
                 (consent.claims, consent.granted_at),
                 (
@@ -767,11 +767,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
         // A sign-in that was not pending any more remembers nothing.
         let late = approved_l1(enrolled.account_id, &["name"], 1_080);
         assert!(!store.finish_login("t5", &late, 1_080).await.unwrap());
-        let consent = store
-            .consent(enrolled.account_id, "c1")
-            .await
-            .unwrap()
-            .unwrap();
+        let consent = remembered(&*store, enrolled.account_id).await;
         assert!(!consent.claims.contains(&"name".to_owned()));
 
         match store.redeem_code("t1", 1_020).await.unwrap() {
