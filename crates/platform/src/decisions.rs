@@ -18,7 +18,7 @@
 //! a second later, as it did before it could wait.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -35,10 +35,16 @@ struct Watched {
     waiters: usize,
 }
 
+/// The waiters of this node, by sign-in, and how many in all.
+#[derive(Default)]
+struct Waiting {
+    by_sign_in: HashMap<String, Watched>,
+    total: usize,
+}
+
 #[derive(Default)]
 pub struct DecisionWatch {
-    waiting: Mutex<HashMap<String, Watched>>,
-    waiters: AtomicUsize,
+    waiting: Mutex<Waiting>,
     closing: AtomicBool,
     /// Whether the task that looks for other nodes' decisions runs (started with the first
     /// waiter).
@@ -66,19 +72,22 @@ impl DecisionWatch {
     /// so that a decision between the read and the wait is not missed.
     pub fn wait_for(&self, id: &str) -> Option<Waiter<'_>> {
         let mut waiting = self.lock();
-        if self.waiters.load(Ordering::Relaxed) >= MAX_WAITERS {
+        if waiting.total >= MAX_WAITERS {
             return None;
         }
-        let watched = waiting.entry(id.to_owned()).or_insert_with(|| Watched {
-            notify: Arc::new(Notify::new()),
-            waiters: 0,
-        });
+        let watched = waiting
+            .by_sign_in
+            .entry(id.to_owned())
+            .or_insert_with(|| Watched {
+                notify: Arc::new(Notify::new()),
+                waiters: 0,
+            });
         if watched.waiters >= MAX_WAITERS_PER_SIGN_IN {
             return None;
         }
         watched.waiters += 1;
         let notify = Arc::clone(&watched.notify);
-        self.waiters.fetch_add(1, Ordering::Relaxed);
+        waiting.total += 1;
         Some(Waiter {
             watch: self,
             id: id.to_owned(),
@@ -88,26 +97,29 @@ impl DecisionWatch {
 
     /// `id` was decided (or ended): its waiters answer now.
     pub fn decided(&self, id: &str) {
-        if let Some(watched) = self.lock().get(id) {
+        if let Some(watched) = self.lock().by_sign_in.get(id) {
             watched.notify.notify_waiters();
         }
     }
 
     /// The sign-ins that have waiters on this node.
     pub fn watched(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+        self.lock().by_sign_in.keys().cloned().collect()
     }
 
     /// How many requests wait for `id` on this node.
     pub fn waiting_for(&self, id: &str) -> usize {
-        self.lock().get(id).map_or(0, |watched| watched.waiters)
+        self.lock()
+            .by_sign_in
+            .get(id)
+            .map_or(0, |watched| watched.waiters)
     }
 
     /// The node is shutting down: every waiter answers now (the page asks again, of a node
     /// that is up), and no request waits from here on.
     pub fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        for watched in self.lock().values() {
+        for watched in self.lock().by_sign_in.values() {
             watched.notify.notify_waiters();
         }
     }
@@ -116,7 +128,7 @@ impl DecisionWatch {
         self.closing.load(Ordering::SeqCst)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -126,11 +138,11 @@ impl DecisionWatch {
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         let mut waiting = self.watch.lock();
-        self.watch.waiters.fetch_sub(1, Ordering::Relaxed);
-        if let Some(watched) = waiting.get_mut(&self.id) {
+        waiting.total -= 1;
+        if let Some(watched) = waiting.by_sign_in.get_mut(&self.id) {
             watched.waiters -= 1;
             if watched.waiters == 0 {
-                waiting.remove(&self.id);
+                waiting.by_sign_in.remove(&self.id);
             }
         }
     }
@@ -166,7 +178,7 @@ mod tests {
         assert_eq!(watch.watched(), ["b"]);
         drop(other);
         assert!(watch.watched().is_empty());
-        assert_eq!(watch.waiters.load(Ordering::Relaxed), 0);
+        assert_eq!(watch.lock().total, 0);
     }
 
     /// Waiters of one sign-in dropped on many threads at once: the entry goes with the
@@ -184,7 +196,7 @@ mod tests {
                 }
             });
             assert!(watch.watched().is_empty());
-            assert_eq!(watch.waiters.load(Ordering::Relaxed), 0);
+            assert_eq!(watch.lock().total, 0);
         }
     }
 

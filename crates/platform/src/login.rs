@@ -280,15 +280,9 @@ async fn wait_for_decision(
     headers: &HeaderMap,
 ) -> Result<Status, ApiError> {
     let started = tokio::time::Instant::now();
-    // An ended sign-in answers without registering a waiter.
-    let answer = status_now(platform, id, headers).await?;
-    if matches!(answer, Status::Done { .. }) {
-        return Ok(answer);
-    }
     let Some(waiter) = platform.decisions.wait_for(id) else {
-        return Ok(answer);
+        return status_now(platform, id, headers).await;
     };
-    platform.check_decisions_elsewhere();
     // Enabled before the read: a decision between the read and the wait still wakes it.
     let decided = waiter.notified();
     tokio::pin!(decided);
@@ -297,6 +291,7 @@ async fn wait_for_decision(
         Status::Pending { expires_at } if !platform.decisions.is_closing() => expires_at,
         answer => return Ok(answer),
     };
+    platform.check_decisions_elsewhere();
     // A second past the expiry, so that the read after it finds the sign-in expired.
     let to_expiry = u64::try_from(expires_at.saturating_sub(crate::now())).unwrap_or(0) + 1;
     let until = started
