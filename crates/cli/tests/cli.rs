@@ -961,6 +961,27 @@ async fn bench_commands_drive_a_server() {
     }
     // Twelve sign-ins of a debug build take well over a tick: --server-pid is read.
     assert!(cpu_figures > 0, "no run reported the server's CPU");
+    // A holder may take up to 20 s (a held status request answers after 25 s).
+    for hold in ["20001", "-1", "soon"] {
+        let refused = cyberid(&[
+            "bench",
+            "login",
+            "--server",
+            &server.url,
+            "--registry",
+            setup.path(&setup.registry),
+            "--data",
+            setup.data(),
+            "--hold-ms",
+            hold,
+            "--json",
+        ]);
+        assert_eq!(
+            json_of(&refused)["error"],
+            "invalid_arguments",
+            "--hold-ms {hold}"
+        );
+    }
     for mode in ["login", "token", "enrol"] {
         for target in ["http://192.0.2.1:8080", "http://127.0.0.1:1@192.0.2.1:8080"] {
             let mut args = vec![
@@ -994,6 +1015,14 @@ fn bench_floor_times_one_verification_and_one_signature() {
     assert!(verify > 0.0 && sign > 0.0, "{report}");
     assert!((floor - (verify + sign)).abs() <= 0.02, "{report}");
     assert_eq!(report["per_round"], 20);
+    for count in ["0", "-1", "x", "1000001"] {
+        let refused = cyberid(&["bench", "floor", "--count", count, "--json"]);
+        assert_eq!(
+            json_of(&refused)["error"],
+            "invalid_arguments",
+            "--count {count}"
+        );
+    }
 }
 
 /// `bench populate` creates registry and accounts through the bulk paths; people who already

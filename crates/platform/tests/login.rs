@@ -1430,8 +1430,22 @@ async fn the_status_request_waits_for_the_decision() {
     let key = h.enrol(&adult(&h, 12)).await;
     let flow = begin(&h, &h.url, &shop, &[]).await;
     let url = format!("{}/login/{}/status", h.url, flow.id);
-    // Without `wait`, the answer is immediate.
-    assert_eq!(status_of(url.clone()).await, "pending");
+    // Without `wait=1` (absent, another value, repeated oddly), the answer is immediate:
+    // only a wake-up could answer a held request within the test's time.
+    for query in [
+        "",
+        "?wait=0",
+        "?wait=yes",
+        "?wait",
+        "?wait=%31x",
+        "?wait=1%00",
+    ] {
+        assert_eq!(
+            status_of(format!("{url}{query}")).await,
+            "pending",
+            "{query}"
+        );
+    }
     let waiting: Vec<_> = (0..4)
         .map(|_| tokio::spawn(status_of(format!("{url}?wait=1"))))
         .collect();
