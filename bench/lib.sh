@@ -2,10 +2,11 @@
 # exit, medians, JSON fields, and a `cyberid serve` started and stopped by its pid.
 # Loopback only: every server listens on 127.0.0.1.
 
-# bench_setup NAME: WORK is a new directory under /tmp; on exit the server started last is
+# bench_setup NAME: WORK is a new directory under $TMPDIR (default /tmp; its file system is
+# the store's, so it decides what a durable commit costs); on exit the server started last is
 # stopped, a schema made by fresh_schema is dropped and WORK is removed.
 bench_setup() {
-  WORK=$(mktemp -d "/tmp/cyberid-$1-XXXXXX")
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/cyberid-$1-XXXXXX")
   export CYBERID_LOG=warn PGOPTIONS="--client-min-messages=warning"
   trap bench_cleanup EXIT
 }
