@@ -61,6 +61,10 @@ for run in $(seq "$RUNS"); do
   # The crypto floor on the server's core, in this run.
   taskset -c 0 "$BIN" bench floor --json > "$WORK/floor.json"
   record floor_us "$(get "$WORK/floor.json" "['floor_us']")"
+  record l2_floor_us "$(get "$WORK/floor.json" "['l2_floor_us']")"
+  record r_l2_floor "$(get "$WORK/floor.json" "['l2_over_l1']")"
+  record pin_evaluate_us "$(get "$WORK/floor.json" "['pin_evaluate_us']")"
+  record pin_verify_us "$(get "$WORK/floor.json" "['pin_verify_us']")"
 
   DATA="$WORK/sqlite-$run"
   $BIN registry import "$WORK/registry.tsv" --data "$DATA" --json >/dev/null
@@ -84,6 +88,7 @@ for run in $(seq "$RUNS"); do
   record r_token_tput "$(python3 -c "print($(tail -1 "$WORK/token_tput") / $(tail -1 "$WORK/peer_token_tput"))")"
   record r_l2 "$(python3 -c "print($(tail -1 "$WORK/l2_ms") / $(tail -1 "$WORK/l1_ms"))")"
   record r_floor "$(python3 -c "print($(tail -1 "$WORK/l1_ms") * 1000 / $(tail -1 "$WORK/floor_us"))")"
+  record r_l2_above_floor "$(python3 -c "print(($(tail -1 "$WORK/l2_ms") * 1000 - $(tail -1 "$WORK/l2_floor_us")) / ($(tail -1 "$WORK/l1_ms") * 1000 - $(tail -1 "$WORK/floor_us")))")"
 
   if [ -n "$DB" ]; then
     fresh_schema "$DB" "compare_$$"
@@ -113,6 +118,9 @@ printf '| full login: p99 at %s in flight, ms | %.1f | %.1f | |\n' "$C" "$(m l1_
 printf '| code exchange: per server CPU-second | %.0f | %.0f | %.2f× |\n' "$(m token_cpu)" "$(m peer_token_cpu)" "$(m r_token_cpu)"
 printf '| code exchange: per second | %.0f | %.0f | %.2f× |\n' "$(m token_tput)" "$(m peer_token_tput)" "$(m r_token_tput)"
 printf '| L2 login CPU / L1 login CPU | %.2f× | | |\n' "$(m r_l2)"
+printf '| the same ratio for the crypto floors alone (PIN OPRF %.1f µs and PIN proof %.1f µs added) | %.2f× | | |\n' \
+  "$(m pin_evaluate_us)" "$(m pin_verify_us)" "$(m r_l2_floor)"
+printf '| and for what is above the floors | %.2f× | | |\n' "$(m r_l2_above_floor)"
 if [ -n "$DB" ]; then
   printf '| full login (L1, PostgreSQL): logins per server CPU-second | %.0f | %.0f | %.2f× |\n' "$(m pg_cpu)" "$(m peer_login_cpu)" "$(m r_pg_cpu)"
 fi

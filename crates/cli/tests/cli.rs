@@ -1005,8 +1005,8 @@ async fn bench_commands_drive_a_server() {
     }
 }
 
-/// `bench floor` times the sign-in's unavoidable cryptography in its own process: both parts
-/// are measured, and the floor is their sum.
+/// `bench floor` times the sign-in's unavoidable cryptography in its own process: every part
+/// is measured, the floor is the sum of L1's parts, and L2's adds the PIN's two.
 #[test]
 fn bench_floor_times_one_verification_and_one_signature() {
     let report = ok_json(&["bench", "floor", "--count", "20", "--json"]);
@@ -1014,6 +1014,14 @@ fn bench_floor_times_one_verification_and_one_signature() {
     let (verify, sign, floor) = (figure("verify_us"), figure("sign_us"), figure("floor_us"));
     assert!(verify > 0.0 && sign > 0.0, "{report}");
     assert!((floor - (verify + sign)).abs() <= 0.02, "{report}");
+    let (evaluate, proof, l2_floor) = (
+        figure("pin_evaluate_us"),
+        figure("pin_verify_us"),
+        figure("l2_floor_us"),
+    );
+    assert!(evaluate > 0.0 && proof > 0.0, "{report}");
+    assert!((l2_floor - (floor + evaluate + proof)).abs() <= 0.04, "{report}");
+    assert!((figure("l2_over_l1") - l2_floor / floor).abs() <= 0.01, "{report}");
     assert_eq!(report["per_round"], 20);
     for count in ["0", "-1", "x", "1000001"] {
         let refused = cyberid(&["bench", "floor", "--count", count, "--json"]);
