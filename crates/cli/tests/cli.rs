@@ -1020,8 +1020,14 @@ fn bench_floor_times_one_verification_and_one_signature() {
         figure("l2_floor_us"),
     );
     assert!(evaluate > 0.0 && proof > 0.0, "{report}");
-    assert!((l2_floor - (floor + evaluate + proof)).abs() <= 0.04, "{report}");
-    assert!((figure("l2_over_l1") - l2_floor / floor).abs() <= 0.01, "{report}");
+    assert!(
+        (l2_floor - (floor + evaluate + proof)).abs() <= 0.04,
+        "{report}"
+    );
+    assert!(
+        (figure("l2_over_l1") - l2_floor / floor).abs() <= 0.01,
+        "{report}"
+    );
     assert_eq!(report["per_round"], 20);
     for count in ["0", "-1", "x", "1000001"] {
         let refused = cyberid(&["bench", "floor", "--count", count, "--json"]);
