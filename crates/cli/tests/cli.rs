@@ -1008,7 +1008,7 @@ async fn bench_commands_drive_a_server() {
 /// `bench floor` times the sign-in's unavoidable cryptography in its own process: every part
 /// is measured, the floor is the sum of L1's parts, and L2's adds the PIN's two.
 #[test]
-fn bench_floor_times_one_verification_and_one_signature() {
+fn bench_floor_times_the_cryptography_of_both_levels() {
     let report = ok_json(&["bench", "floor", "--count", "20", "--json"]);
     let figure = |name: &str| report[name].as_f64().unwrap_or_default();
     let (verify, sign, floor) = (figure("verify_us"), figure("sign_us"), figure("floor_us"));
