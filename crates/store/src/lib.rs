@@ -308,7 +308,7 @@ pub trait Store: Send + Sync + 'static {
     /// Which of `ids` are no longer waiting for the wallet (decided, or expired at `now`);
     /// unknown ids are left out. Each node asks this for all the login pages it holds at
     /// once, to see decisions taken on other nodes: SQLite looks each id up in one read
-    /// transaction, PostgreSQL in one statement per 1,000 ids.
+    /// transaction, PostgreSQL in one statement with the ids as one array.
     async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError>;
     /// Deletes sign-ins that expired before `sign_ins_before` and expired assertion ids, in
     /// transactions of at most `batch` rows of each; returns how many rows went. A day of

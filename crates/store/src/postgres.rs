@@ -37,8 +37,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0006_approval_digest.sql"),
     ),
 ];
-/// Sign-in ids per statement of [`Store::ended_sign_ins`].
-const ENDED_SIGN_INS_CHUNK: usize = 1_000;
 
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x0063_7962_6572_6964; // "cyberid"
@@ -1063,18 +1061,15 @@ impl Store for PostgresStore {
     }
 
     async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError> {
-        let mut ended = Vec::new();
-        for chunk in ids.chunks(ENDED_SIGN_INS_CHUNK) {
-            let rows = self
-                .rows(
-                    "SELECT id FROM login_transactions
-                     WHERE id = ANY($1) AND (status <> 'pending' OR expires_at <= $2)",
-                    &[&chunk, &now],
-                )
-                .await?;
-            ended.extend(rows.iter().map(|row| row.get::<_, String>(0)));
-        }
-        Ok(ended)
+        // The ids travel as one array parameter, however many there are.
+        let rows = self
+            .rows(
+                "SELECT id FROM login_transactions
+                 WHERE id = ANY($1) AND (status <> 'pending' OR expires_at <= $2)",
+                &[&ids, &now],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect())
     }
 
     async fn purge_expired_batch(

@@ -249,6 +249,21 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// `work` in one read transaction on `conn`: one snapshot, and the WAL read lock taken once
+/// (in autocommit each statement takes and drops it). `BEGIN` and `ROLLBACK` go through the
+/// statement cache, not parsed each time.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let result = run_cached(conn, "BEGIN").and_then(|()| work(conn));
+    // Nothing was written: ending the read transaction by ROLLBACK loses nothing.
+    if !conn.is_autocommit() {
+        let _ = run_cached(conn, "ROLLBACK");
+    }
+    result
+}
+
 fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -610,11 +625,7 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let conn = self.reader()?;
-        let result = run_cached(&conn, "BEGIN").and_then(|()| work(&conn));
-        // Nothing was written: ending the read transaction by ROLLBACK loses nothing.
-        if !conn.is_autocommit() {
-            let _ = run_cached(&conn, "ROLLBACK");
-        }
+        let result = in_read_transaction(&conn, work);
         Self::give_back(&self.readers, conn);
         result
     }
@@ -1530,23 +1541,21 @@ impl Store for SqliteStore {
         // hold thousands of waiting pages.
         let ids = ids.to_vec();
         self.scan(move |conn| {
-            let tx = conn.unchecked_transaction().map_err(db_error)?;
-            let mut ended = Vec::new();
-            {
-                let mut check = tx
+            in_read_transaction(conn, |conn| {
+                let mut check = conn
                     .prepare_cached(
                         "SELECT 1 FROM login_transactions
                          WHERE id = ?1 AND (status <> 'pending' OR expires_at <= ?2)",
                     )
                     .map_err(db_error)?;
+                let mut ended = Vec::new();
                 for id in ids {
                     if check.exists(params![id, now]).map_err(db_error)? {
                         ended.push(id);
                     }
                 }
-            }
-            tx.finish().map_err(db_error)?;
-            Ok(ended)
+                Ok(ended)
+            })
         })
         .await
     }

@@ -571,8 +571,7 @@ async fn ended_sign_ins_are_found_among_many() {
                     .unwrap()
             );
         }
-        // More ids than one statement takes on PostgreSQL (1,000), the known ones on both
-        // sides of the chunk boundaries.
+        // Thousands of ids, as a busy node holds: the known ones among unknown ones and last.
         let mut ids: Vec<String> = (0..2_500).map(|n| format!("unknown{n}")).collect();
         ids[999] = "t1".into();
         ids[1_000] = "t2".into();
