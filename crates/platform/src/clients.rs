@@ -9,7 +9,8 @@
 //! at once on every node, as without the cache, and the common path saves a store round
 //! trip per `/authorize`, pushed request and code exchange. When one of those checks
 //! finds the client suspended, the node forgets its copy, so that the next request is
-//! refused at the cached check rather than after creating or claiming a sign-in.
+//! refused by its read of the registration rather than by a failed insert or claim
+//! further on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -692,7 +692,7 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
 
         // Without the PIN proof, or with a wrong PIN, no approval; five tries lock the PIN,
         // counted in the store, so the other node agrees.
-        let node_b = h.second_node().await;
+        let node_b = h.second_node(|_| {}).await;
         let flow = begin(&h, &h.url, &shop, &l2).await;
         let details = details(&h, &h.url, &key, &flow.id).await;
         let (status, body) = decide(
@@ -1490,13 +1490,8 @@ async fn a_decision_on_another_node_wakes_the_waiting_page() {
         config.decision_wait = Duration::from_secs(3600);
         config.decision_recheck = Duration::from_millis(50);
     };
-    let mut backends = vec![false];
-    if cyberid_store::testing::postgres_base_url().is_some() {
-        backends.push(true);
-    }
-    for postgres in backends {
-        let h = start(postgres, tweak).await;
-        let other = h.another_node(tweak).await;
+    on_each_backend_with(tweak, |h| async move {
+        let other = h.second_node(tweak).await;
         let shop = client(&h, registration(&[])).await;
         let key = h.enrol(&adult(&h, 13)).await;
         let flow = begin(&h, &h.url, &shop, &[]).await;
@@ -1508,8 +1503,9 @@ async fn a_decision_on_another_node_wakes_the_waiting_page() {
         let details = details(&h, &other, &key, &flow.id).await;
         let (_, body) = decide(&h, &other, &key, &details, Decide::default()).await;
         assert_eq!(body["status"], "approved");
-        assert_eq!(waiting.await.unwrap(), "done", "postgres: {postgres}");
-    }
+        assert_eq!(waiting.await.unwrap(), "done", "{}", h.store.backend());
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -1555,7 +1551,7 @@ async fn a_suspended_client_is_stopped_at_once() {
         assert!(response.headers().get("location").is_none());
     }
     // The store's refusal taught this node: its copy now reads as suspended, so the next
-    // requests stop at the cached check instead of attempting a sign-in first.
+    // requests are refused by the registration read instead of by a failed sign-in insert.
     let known = h.platform.client(&shop.id).await.unwrap().unwrap();
     assert!(known.suspended);
     let refused = push().await.unwrap();
@@ -1724,7 +1720,7 @@ async fn a_sign_in_begun_at_one_node_completes_at_another() {
     on_each_backend(|h| async move {
         let shop = client(&h, registration(&[])).await;
         let key = h.enrol(&adult(&h, 13)).await;
-        let node_b = h.second_node().await;
+        let node_b = h.second_node(|_| {}).await;
         let flow = begin(&h, &h.url, &shop, &[]).await;
         let details = details(&h, &node_b, &key, &flow.id).await;
         let (_, body) = decide(&h, &node_b, &key, &details, Decide::default()).await;

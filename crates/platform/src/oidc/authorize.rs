@@ -93,10 +93,7 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
                 Err(error) => error.into_response(),
             }
         }
-        Ok(None) => {
-            platform.saw_client_suspended(&rp.client_id);
-            suspended_page()
-        }
+        Ok(None) => suspended_page(),
         Err(error) => redirect_error(platform, &redirect_uri, state.as_deref(), &error),
     }
 }
@@ -175,7 +172,8 @@ struct Started {
     expires_at: i64,
 }
 
-/// Creates the sign-in; `None` (nothing created) if the client is suspended.
+/// Creates the sign-in; `None` (nothing created, and this node's copy of the client
+/// forgotten) if the client is suspended.
 async fn start_login(
     platform: &Platform,
     request: &AuthorizationRequest,
@@ -205,6 +203,7 @@ async fn start_login(
         expires_at: now + lifetime,
     };
     if !platform.store.insert_login(&login).await? {
+        platform.saw_client_suspended(&request.client_id);
         return Ok(None);
     }
     Ok(Some(Started {
@@ -364,7 +363,6 @@ pub async fn par(
     .await?
     .is_none()
     {
-        platform.saw_client_suspended(&rp.client_id);
         return Err(client_auth::invalid_client("this client is suspended"));
     }
     Ok((

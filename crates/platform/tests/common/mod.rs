@@ -83,7 +83,16 @@ where
     F: Fn(Harness) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    check(start(false, |_| {}).await).await;
+    on_each_backend_with(|_| {}, check).await;
+}
+
+/// [`on_each_backend`] with the platform's configuration tweaked on every node.
+pub async fn on_each_backend_with<F, Fut>(tweak: impl Fn(&mut PlatformConfig), check: F)
+where
+    F: Fn(Harness) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    check(start(false, &tweak).await).await;
     if postgres_base_url().is_none() {
         assert!(
             std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
@@ -92,7 +101,7 @@ where
         eprintln!("PostgreSQL checks skipped: CYBERID_TEST_DATABASE_URL is not set");
     }
     if postgres_base_url().is_some() {
-        check(start(true, |_| {}).await).await;
+        check(start(true, &tweak).await).await;
     }
 }
 
@@ -105,24 +114,6 @@ pub fn rng() -> rand::rngs::StdRng {
 }
 
 impl Harness {
-    /// Another node of the same platform: the same store and keys and issuer, its own
-    /// process state (caches, waiting login pages), served on a port of its own; its URL.
-    pub async fn another_node(&self, tweak: impl FnOnce(&mut PlatformConfig)) -> String {
-        let store = cyberid_store::open(&self.location).await.unwrap();
-        let keys = PlatformKeys::load_or_create(self.data.path()).unwrap();
-        let mut config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
-        tweak(&mut config);
-        let registry = Arc::new(cyberid_platform::registry::StoreRegistry(Arc::clone(
-            &store,
-        )));
-        let matcher = Arc::new(cyberid_registry::face::CosineFaceMatcher::default());
-        let node = Platform::from_parts(config, self.url.clone(), store, keys, registry, matcher);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router(node)).await });
-        url
-    }
-
     /// The `n`-th person aged 18 or more.
     pub fn adult(&self, n: usize) -> &PersonRecord {
         self.people
@@ -235,11 +226,13 @@ impl Harness {
 }
 
 impl Harness {
-    /// Another platform node over the same store and keys (as a second server would be).
-    pub async fn second_node(&self) -> String {
+    /// Another platform node over the same store and keys (as a second server would be),
+    /// with its own process state (caches, waiting login pages); its URL.
+    pub async fn second_node(&self, tweak: impl FnOnce(&mut PlatformConfig)) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
+        let mut config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
+        tweak(&mut config);
         let platform = Platform::open(config, self.url.clone()).await.unwrap();
         let served = platform.clone();
         tokio::spawn(async move { axum::serve(listener, router(served)).await });
