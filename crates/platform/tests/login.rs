@@ -1481,6 +1481,65 @@ async fn the_status_request_waits_for_the_decision() {
     assert_eq!(unknown.status(), 404);
 }
 
+/// A held status request that nothing wakes answers `pending` when the node's wait is over,
+/// and `done` once the sign-in expires while it waits (expired or declined, the browser
+/// that started it is sent to the client with the error, as its login page would send it).
+#[tokio::test]
+async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
+    let h = start(false, |config| {
+        config.decision_wait = Duration::from_millis(200);
+        config.decision_recheck = Duration::from_secs(3600);
+    })
+    .await;
+    let shop = client(&h, registration(&[])).await;
+    let key = h.enrol(&adult(&h, 14)).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let url = format!("{}/login/{}/status?wait=1", h.url, flow.id);
+    assert_eq!(status_of(url.clone()).await, "pending");
+    assert_eq!(h.platform.waiting_for_decision(&flow.id), 0);
+
+    let declined = begin(&h, &h.url, &shop, &[]).await;
+    let details = details(&h, &h.url, &key, &declined.id).await;
+    let decline = Decide {
+        decision: "decline",
+        ..Decide::default()
+    };
+    let (_, body) = decide(&h, &h.url, &key, &details, decline).await;
+    assert_eq!(body["status"], "declined");
+    let url = format!("{}/login/{}/status?wait=1", h.url, declined.id);
+    assert_eq!(
+        status_answer(url.clone(), String::new()).await,
+        json!({ "status": "done" })
+    );
+    let answer = status_answer(url, declined.cookie.clone()).await;
+    let (target, told) = url_query(answer["location"].as_str().unwrap());
+    assert_eq!(target, shop.redirect_uri);
+    assert_eq!(told["error"], "access_denied");
+    assert_eq!(told, come_back(&h.url, &declined).await);
+
+    // A sign-in that lives one second, waited for an hour: its expiry ends the wait.
+    let h = start(false, |config| {
+        wait_long(config);
+        config.login_lifetime_seconds = 1;
+    })
+    .await;
+    let shop = client(&h, registration(&[])).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let url = format!("{}/login/{}/status?wait=1", h.url, flow.id);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        status_answer(url, flow.cookie.clone()),
+    )
+    .await
+    .expect("the expiry did not end the wait");
+    assert_eq!(answer["status"], "done");
+    let (_, told) = url_query(answer["location"].as_str().unwrap());
+    assert!(
+        told.contains_key("error") && !told.contains_key("code"),
+        "{told:?}"
+    );
+}
+
 /// Two nodes on one store: a login page waiting on one node is woken by the decision the
 /// wallet sends to the other, found by the node's periodic read for all its waiting pages
 /// (every 50 ms here; waiting is set to an hour).
