@@ -28,9 +28,11 @@ bench_setup compare
 cp -r "$PEER_SRC" "$WORK/peer"
 (cd "$WORK/peer" && npm ci --no-audit --no-fund --silent >/dev/null)
 build_release
-$BIN registry generate --count 50000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
+"$BIN" registry generate --count 50000 --seed 7 --out "$WORK/registry.tsv" --json >/dev/null
 
 record() { echo "$2" >> "$WORK/$1"; }
+last() { tail -1 "$WORK/$1"; }
+ratio() { python3 -c "print($(last "$1") / $(last "$2"))"; }
 
 peer_run() { # mode
   # exec: the pid is the server's own, and no shell in between reports its SIGTERM
@@ -67,7 +69,7 @@ for run in $(seq "$RUNS"); do
   record pin_verify_us "$(get "$WORK/floor.json" "['pin_verify_us']")"
 
   DATA="$WORK/sqlite-$run"
-  $BIN registry import "$WORK/registry.tsv" --data "$DATA" --json >/dev/null
+  "$BIN" registry import "$WORK/registry.tsv" --data "$DATA" --json >/dev/null
   start_server 0 --data "$DATA"
   cyberid_bench l1 login 1 --data "$DATA"
   cyberid_bench l2 login 2 --data "$DATA"
@@ -82,27 +84,25 @@ for run in $(seq "$RUNS"); do
   record token_cpu "$(get "$WORK/token.json" "['ops_per_server_cpu_second']")"
   record token_tput "$(get "$WORK/token.json" "['per_second']")"
   record rss "$RSS"
-  record r_login_cpu "$(python3 -c "print($(tail -1 "$WORK/l1_cpu") / $(tail -1 "$WORK/peer_login_cpu"))")"
-  record r_login_tput "$(python3 -c "print($(tail -1 "$WORK/l1_tput") / $(tail -1 "$WORK/peer_login_tput"))")"
-  record r_token_cpu "$(python3 -c "print($(tail -1 "$WORK/token_cpu") / $(tail -1 "$WORK/peer_token_cpu"))")"
-  record r_token_tput "$(python3 -c "print($(tail -1 "$WORK/token_tput") / $(tail -1 "$WORK/peer_token_tput"))")"
-  record r_l2 "$(python3 -c "print($(tail -1 "$WORK/l2_ms") / $(tail -1 "$WORK/l1_ms"))")"
-  record r_floor "$(python3 -c "print($(tail -1 "$WORK/l1_ms") * 1000 / $(tail -1 "$WORK/floor_us"))")"
-  record r_l2_above_floor "$(python3 -c "print(($(tail -1 "$WORK/l2_ms") * 1000 - $(tail -1 "$WORK/l2_floor_us")) / ($(tail -1 "$WORK/l1_ms") * 1000 - $(tail -1 "$WORK/floor_us")))")"
+  record r_login_cpu "$(ratio l1_cpu peer_login_cpu)"
+  record r_login_tput "$(ratio l1_tput peer_login_tput)"
+  record r_token_cpu "$(ratio token_cpu peer_token_cpu)"
+  record r_token_tput "$(ratio token_tput peer_token_tput)"
+  record r_l2 "$(ratio l2_ms l1_ms)"
+  record r_floor "$(python3 -c "print($(last l1_ms) * 1000 / $(last floor_us))")"
+  record r_l2_above_floor "$(python3 -c "print(($(last l2_ms) * 1000 - $(last l2_floor_us)) / ($(last l1_ms) * 1000 - $(last floor_us)))")"
 
   if [ -n "$DB" ]; then
     fresh_schema "$DB" "compare_$$"
-    $BIN registry import "$WORK/registry.tsv" --data "$WORK/pg-keys" --database-url "$PG_URL" --json >/dev/null
+    "$BIN" registry import "$WORK/registry.tsv" --data "$WORK/pg-keys" --database-url "$PG_URL" --json >/dev/null
     start_server 0 --data "$WORK/pg-keys" --database-url "$PG_URL"
     cyberid_bench pg login 1 --data "$WORK/pg-keys" --database-url "$PG_URL"
     stop_server
     rm -rf "$WORK/pg-keys"
     record pg_cpu "$(get "$WORK/pg.json" "['ops_per_server_cpu_second']")"
-    record pg_tput "$(get "$WORK/pg.json" "['per_second']")"
-    record r_pg_cpu "$(python3 -c "print($(tail -1 "$WORK/pg_cpu") / $(tail -1 "$WORK/peer_login_cpu"))")"
+    record r_pg_cpu "$(ratio pg_cpu peer_login_cpu)"
   fi
   # This run's own figures, so that a median can be checked against its runs.
-  last() { tail -1 "$WORK/$1"; }
   printf '  L1 %.0f vs %.0f per CPU-s (%.2f×; %.1f× the floor), p99 %.1f vs %.1f ms; exchange %.0f vs %.0f (%.2f×); L2/L1 %.2f×%s\n' \
     "$(last l1_cpu)" "$(last peer_login_cpu)" "$(last r_login_cpu)" "$(last r_floor)" "$(last l1_p99)" "$(last peer_login_p99)" \
     "$(last token_cpu)" "$(last peer_token_cpu)" "$(last r_token_cpu)" "$(last r_l2)" \

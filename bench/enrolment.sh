@@ -8,6 +8,8 @@
 # /usr/bin/time), then runs `cyberid bench enrol` RUNS times (default 3) with ENROLMENTS
 # enrolments each (default 2,000) at 32 in flight against each store. Prints medians.
 # Needs PostgreSQL on 127.0.0.1:5432 (override with BENCH_DATABASE_URL).
+# Env: BIN (a cyberid binary to measure instead of building this checkout), TMPDIR (where
+# the scratch data directory goes; its file system decides what a durable commit costs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -20,13 +22,13 @@ bench_setup enrolment
 build_release
 
 echo "== registry: $RECORDS records"
-$BIN registry generate --count "$RECORDS" --seed 1 --out "$WORK/registry.tsv" --json
+"$BIN" registry generate --count "$RECORDS" --seed 1 --out "$WORK/registry.tsv" --json
 fresh_schema "$DB" "bench_$$"
 
 for store in sqlite postgres; do
   args=(--data "$WORK/data-$store")
   [ "$store" = postgres ] && args+=(--database-url "$PG_URL")
-  /usr/bin/time -f "%M" -o "$WORK/rss" $BIN registry import "$WORK/registry.tsv" "${args[@]}" --json > "$WORK/import.json"
+  /usr/bin/time -f "%M" -o "$WORK/rss" "$BIN" registry import "$WORK/registry.tsv" "${args[@]}" --json > "$WORK/import.json"
   echo "import[$store]: $(get "$WORK/import.json" "['records_per_second']" | xargs printf '%.0f') records/s," \
        "peak RSS $(( $(cat "$WORK/rss") / 1024 )) MB"
 done
@@ -37,7 +39,7 @@ for store in sqlite postgres; do
   start_server "" "${args[@]}"
   : > "$WORK/rates"; : > "$WORK/p99"; : > "$WORK/cpu"
   for run in $(seq "$RUNS"); do
-    $BIN bench enrol --server "$URL" --registry "$WORK/registry.tsv" --count "$ENROLMENTS" \
+    "$BIN" bench enrol --server "$URL" --registry "$WORK/registry.tsv" --count "$ENROLMENTS" \
       --concurrency 32 --skip $(( (run - 1) * ENROLMENTS )) --server-pid "$SERVE_PID" --json > "$WORK/run.json"
     get "$WORK/run.json" "['per_second']" >> "$WORK/rates"
     get "$WORK/run.json" "['latency_ms']['p99']" >> "$WORK/p99"

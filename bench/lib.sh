@@ -67,7 +67,11 @@ start_server() {
 stop_server() {
   [ -n "${SERVE_PID:-}" ] || return 0
   kill "$SERVE_PID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
+  # Once it is gone, its pid may be the system's to reuse: it is signalled no more.
+  for _ in $(seq 100); do
+    kill -0 "$SERVE_PID" 2>/dev/null || { unset SERVE_PID; return 0; }
+    sleep 0.1
+  done
   kill -9 "$SERVE_PID" 2>/dev/null || true
-  unset SERVE_PID # the cleanup must not signal a pid the system may have reused
+  unset SERVE_PID
 }

@@ -3,6 +3,8 @@
 # disk per account. SQLite, durable; server on core 0, drivers on core 1.
 #   bench/scale.sh [ACCOUNTS=1000000] [REGISTRY=10000000] [LOGINS_FOR_RSS=100000]
 # Needs about 5 GB of disk and 10 minutes.
+# Env: BIN (a cyberid binary to measure instead of building this checkout), TMPDIR (where
+# the scratch data directory goes; its file system decides what a durable commit costs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -14,13 +16,13 @@ DATA=$WORK/data
 
 # The benchmark's own wallets come from a separate registry file, imported after each
 # population so that its records are the registry's.
-$BIN registry generate --count 200000 --seed 777 --out "$WORK/wallets.tsv" --json >/dev/null
+"$BIN" registry generate --count 200000 --seed 777 --out "$WORK/wallets.tsv" --json >/dev/null
 
 measure() { # label skip
   start_server 0 --data "$DATA"
   : > "$WORK/$1.rates"; : > "$WORK/$1.cpu"
   for run in $(seq "$RUNS"); do
-    taskset -c 1 $BIN bench login --server "$URL" --data "$DATA" --registry "$WORK/wallets.tsv" \
+    taskset -c 1 "$BIN" bench login --server "$URL" --data "$DATA" --registry "$WORK/wallets.tsv" \
       --skip $(( $2 + (run - 1) * C * 2 )) --count "$N" --warmup "$WARMUP" --concurrency "$C" \
       --server-pid "$SERVE_PID" --json > "$WORK/run.json"
     get "$WORK/run.json" "['per_second']" >> "$WORK/$1.rates"
@@ -32,13 +34,13 @@ measure() { # label skip
 }
 
 SMALL=10000
-$BIN bench populate --accounts $SMALL --registry $SMALL --seed 1 --data "$DATA" --json > "$WORK/pop1.json"
-$BIN registry import "$WORK/wallets.tsv" --data "$DATA" --json >/dev/null
+"$BIN" bench populate --accounts $SMALL --registry $SMALL --seed 1 --data "$DATA" --json > "$WORK/pop1.json"
+"$BIN" registry import "$WORK/wallets.tsv" --data "$DATA" --json >/dev/null
 echo "population: $(get "$WORK/pop1.json" "['total_accounts']") accounts"
 measure "at $SMALL accounts" 0
 
-$BIN bench populate --accounts $((ACCOUNTS - SMALL)) --registry $((REGISTRY - SMALL)) --seed 1 --offset $SMALL --data "$DATA" --json > "$WORK/pop2.json"
-$BIN registry import "$WORK/wallets.tsv" --data "$DATA" --json >/dev/null
+"$BIN" bench populate --accounts $((ACCOUNTS - SMALL)) --registry $((REGISTRY - SMALL)) --seed 1 --offset $SMALL --data "$DATA" --json > "$WORK/pop2.json"
+"$BIN" registry import "$WORK/wallets.tsv" --data "$DATA" --json >/dev/null
 printf 'populate: %s registry records at %.0f records/s; %s accounts at %.0f accounts/s; %.0f bytes of SQLite per account\n' \
   "$(get "$WORK/pop2.json" "['registry_records']")" "$(get "$WORK/pop2.json" "['registry_per_second']")" \
   "$(get "$WORK/pop2.json" "['accounts']")" "$(get "$WORK/pop2.json" "['accounts_per_second']")" \
@@ -48,7 +50,7 @@ measure "at $ACCOUNTS accounts and $REGISTRY registry records" $((RUNS * C * 2))
 
 # Memory after many logins.
 start_server 0 --data "$DATA"
-taskset -c 1 $BIN bench login --server "$URL" --data "$DATA" --registry "$WORK/wallets.tsv" \
+taskset -c 1 "$BIN" bench login --server "$URL" --data "$DATA" --registry "$WORK/wallets.tsv" \
   --skip $((2 * RUNS * C * 2)) --count "$RSS_LOGINS" --concurrency "$C" --server-pid "$SERVE_PID" --json > "$WORK/rss.json"
 printf 'after %s logins: server RSS %.1f MB (%s logins/s)\n' "$RSS_LOGINS" "$(get "$WORK/rss.json" "['server_rss_mb']")" \
   "$(python3 -c "print(round($(get "$WORK/rss.json" "['per_second']")))")"

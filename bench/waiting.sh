@@ -4,6 +4,8 @@
 # per second of a held status request (`?wait=1`, what the login page does). SQLite;
 # server on core 0, the Python client on core 1; loopback only, fixed counts.
 #   bench/waiting.sh [REQUESTS=20000] [WAITERS=1000] [SECONDS=20] [RUNS=3]
+# Env: BIN (a cyberid binary to measure instead of building this checkout), TMPDIR (where
+# the scratch data directory goes; its file system decides what a durable commit costs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh

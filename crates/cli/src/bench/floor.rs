@@ -24,7 +24,7 @@ const ID_TOKEN_SIGNING_INPUT_BYTES: usize = 560;
 
 #[derive(Args)]
 pub struct FloorArgs {
-    /// Verifications and signatures per round (five rounds).
+    /// Times each operation is run per round (five rounds).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     count: u32,
     #[arg(long)]

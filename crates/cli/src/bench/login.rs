@@ -102,6 +102,18 @@ fn failure(context: &str) -> impl Fn(reqwest::Error) -> String + '_ {
 
 pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
     require_local(&args.server)?;
+    if mode == Mode::Token && args.hold_ms > 0 {
+        return Err(Failure {
+            code: "invalid_input".into(),
+            description:
+                "--hold-ms is for full sign-ins (bench login); bench token approves untimed".into(),
+        });
+    }
+    // Two connections per worker (the wallet's and the page's held status request): more
+    // than the default soft limit of 1,024 files at high concurrency.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("the open-file limit could not be raised: {e}");
+    }
     let server = args.server.trim_end_matches('/').to_owned();
     let concurrency = args.concurrency as usize;
     let context = Arc::new(prepare(&args, &server, concurrency).await?);
@@ -431,9 +443,13 @@ async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<
     } else {
         std::time::Duration::ZERO
     };
+    // Aborted if the sign-in fails before its answer is awaited: no request of a failed
+    // sign-in stays held into the next measurement.
     let held = (!hold.is_zero()).then(|| {
         let asked = ask_status();
-        tokio::spawn(async move { asked.await?.json::<Value>().await })
+        AbortOnDrop(tokio::spawn(
+            async move { asked.await?.json::<Value>().await },
+        ))
     });
     if held.is_some() {
         tokio::time::sleep(hold).await;
@@ -501,7 +517,7 @@ async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<
     // The login page's script: the held status request answers, and the browser goes where
     // the answer says (only this browser, by its cookie, is told).
     let done: Value = match held {
-        Some(held) => held
+        Some(mut held) => (&mut held.0)
             .await
             .map_err(|e| format!("status: {e}"))?
             .map_err(failure("status"))?,
@@ -594,4 +610,13 @@ async fn redeem(context: &Context, minted: &Minted, mode: Mode) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// A spawned task that is aborted when its handle goes out of scope unawaited.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

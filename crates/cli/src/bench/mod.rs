@@ -51,7 +51,8 @@ enum BenchCommand {
     /// Create a large population quickly (registry and accounts through the bulk paths).
     Populate(populate::PopulateArgs),
     /// The crypto floor of a sign-in on this machine: one ES256 verification and one ES256
-    /// signature, timed in this process (no server), for server CPU as a multiple of it.
+    /// signature, and at L2 one PIN OPRF evaluation and one PIN proof verification more,
+    /// timed in this process (no server), for server CPU as a multiple of it.
     Floor(floor::FloorArgs),
     /// Full enrolments (PIN OPRF, proof of possession, registry and face checks, issuance).
     Enrol {
