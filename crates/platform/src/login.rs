@@ -110,8 +110,7 @@ async fn page_inner(
         return Ok(unknown());
     };
     let request = request_of(&login)?;
-    let now = crate::now();
-    let pending = login.status == LoginStatus::Pending && login.expires_at > now;
+    let pending = is_open(&login, crate::now());
     // Every answer that goes back to the client (code or error, with its state) is for the
     // browser that started the sign-in only.
     if !pending && login.status != LoginStatus::Pushed && !same_browser(headers, &login) {
@@ -257,7 +256,7 @@ async fn status_now(
         .login(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
-    if login.status == LoginStatus::Pending && login.expires_at > crate::now() {
+    if is_open(&login, crate::now()) {
         return Ok(Status::Pending {
             expires_at: login.expires_at,
         });
@@ -376,10 +375,15 @@ fn device_key(device: &DeviceRecord) -> Result<VerifyingKey, ApiError> {
     VerifyingKey::from_jwk(&jwk).map_err(|e| ApiError::internal("stored device key", e))
 }
 
+/// Whether sign-in `login` still waits for the wallet at `now`: pending and unexpired.
+fn is_open(login: &LoginRecord, now: i64) -> bool {
+    login.status == LoginStatus::Pending && login.expires_at > now
+}
+
 /// The sign-in if it is pending and unexpired, with its authorization request.
 fn still_open(login: Option<LoginRecord>) -> Result<(LoginRecord, AuthorizationRequest), ApiError> {
     let login = login
-        .filter(|login| login.status == LoginStatus::Pending && login.expires_at > crate::now())
+        .filter(|login| is_open(login, crate::now()))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::GONE,
