@@ -181,6 +181,27 @@ mod tests {
         assert_eq!(watch.lock().total, 0);
     }
 
+    /// A node holds at most `MAX_WAITERS` requests in all; beyond that (or a sign-in's own
+    /// bound) `wait_for` refuses, and a place freed is taken again.
+    #[test]
+    fn a_node_holds_at_most_its_bound_of_waiters() {
+        let watch = DecisionWatch::default();
+        let sign_ins = MAX_WAITERS / MAX_WAITERS_PER_SIGN_IN;
+        let mut held = Vec::with_capacity(MAX_WAITERS);
+        for n in 0..sign_ins {
+            let id = n.to_string();
+            for _ in 0..MAX_WAITERS_PER_SIGN_IN {
+                held.push(watch.wait_for(&id).unwrap());
+            }
+            assert!(watch.wait_for(&id).is_none(), "a fifth waiter for {id}");
+        }
+        assert_eq!(watch.lock().total, MAX_WAITERS);
+        assert!(watch.wait_for("another").is_none());
+        assert!(watch.watched().iter().all(|id| id != "another"));
+        held.pop();
+        assert!(watch.wait_for("another").is_some());
+    }
+
     /// Waiters of one sign-in dropped on many threads at once: the entry goes with the
     /// last, whatever the order.
     #[test]
