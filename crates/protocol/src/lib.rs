@@ -258,3 +258,34 @@ pub fn login_api_path(transaction_id: &str, step: &str) -> String {
 }
 pub const CONSENTS_PATH: &str = "/api/v1/wallet/consents";
 pub const REVOKE_CONSENT_PATH: &str = "/api/v1/wallet/consents/revoke";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wallet_link_carries_its_login_page_url_back() {
+        for url in [
+            "https://id.example/login/--0k3Zx1abc_DEF-ghi",
+            "http://127.0.0.1:8080/login/x?y=1&z=%2F",
+        ] {
+            let link = wallet_link(url);
+            assert_eq!(login_page_url_of(&link).as_deref(), Some(url), "{link}");
+        }
+        // Escaped as a form value escapes everything reserved, it reads the same.
+        assert_eq!(
+            login_page_url_of("cyberid-wallet:?login=https%3A%2F%2Fid.example%2Flogin%2Fab")
+                .unwrap(),
+            "https://id.example/login/ab"
+        );
+        // `+` in a form value is a space.
+        assert_eq!(
+            login_page_url_of("cyberid-wallet:?login=a+b").unwrap(),
+            "a b"
+        );
+        // Not a wallet link, or not UTF-8 once decoded: nothing.
+        assert_eq!(login_page_url_of("https://id.example/login/ab"), None);
+        assert_eq!(login_page_url_of("cyberid-wallet:?login=%FF"), None);
+    }
+}
