@@ -7,8 +7,8 @@
 //! per version ([`Layout`]): the function patterns, the format information and the mask
 //! over the data area, and which module each bit of the codewords lands on. A code is then
 //! the layout's modules with the set bits flipped. Each row's dark runs become one stroked
-//! path segment each, the numbers written with `itoa` (through `core::fmt` they were a
-//! twentieth of a sign-in's CPU, pushed a character at a time a fortieth).
+//! path segment each, written as bytes (through `core::fmt` the numbers were a twentieth of
+//! a sign-in's CPU, pushed a character at a time a fortieth).
 
 use std::sync::OnceLock;
 
@@ -31,7 +31,7 @@ struct Layout {
     positions: Vec<(u8, u8)>,
 }
 
-/// Rows are `u128`s: versions up to 27 (125 modules wide, 1,370 bytes at level M), far
+/// Rows are `u128`s: versions up to 27 (125 modules wide, 1,125 bytes at level M), far
 /// beyond any wallet link.
 const MAX_VERSION: i16 = 27;
 
@@ -50,7 +50,7 @@ impl Layout {
         // The bits after the last whole codeword are remainder bits: left clear.
         let bit_count = data_modules / 8 * 8;
         let index_bits = usize::BITS - bit_count.leading_zeros();
-        let mut index_of = vec![0usize; coordinates().count()];
+        let mut index_of = vec![0usize; usize::try_from(width).ok()?.pow(2)];
         let mut is_data = vec![false; index_of.len()];
         for j in 0..index_bits {
             let codewords: Vec<u8> = (0..bit_count / 8)
@@ -103,9 +103,11 @@ impl Layout {
         })
     }
 
-    /// The layout of normal QR code `version` (1 to 40), worked out on first use.
+    /// The layout of normal QR code `version` (1 to [`MAX_VERSION`]), worked out on first
+    /// use; `None` for larger versions.
     fn of(version: Version) -> Option<&'static Self> {
-        static LAYOUTS: [OnceLock<Option<Layout>>; 40] = [const { OnceLock::new() }; 40];
+        static LAYOUTS: [OnceLock<Option<Layout>>; MAX_VERSION as usize] =
+            [const { OnceLock::new() }; MAX_VERSION as usize];
         let Version::Normal(number @ 1..=MAX_VERSION) = version else {
             return None;
         };
@@ -169,7 +171,8 @@ pub fn svg(data: &[u8]) -> Option<String> {
     String::from_utf8(svg).ok()
 }
 
-/// `n` in decimal: coordinates are at most 185 (version 40 with its quiet zone).
+/// `n` in decimal, for coordinates and run lengths (at most 133: version 27 with its quiet
+/// zone). `itoa`'s formatting into a buffer and copying out cost 2 µs more per code.
 fn push_number(out: &mut Vec<u8>, n: usize) {
     let digit = |d: usize| b'0' + (d % 10) as u8;
     if n >= 100 {
@@ -291,5 +294,17 @@ mod tests {
         assert_eq!(content.as_bytes(), data);
 
         assert!(svg(&[b'x'; 4000]).is_none());
+    }
+
+    #[test]
+    fn the_widest_supported_version_is_drawn_and_wider_ones_are_refused() {
+        // 1,125 bytes is version 27 at level M (125 modules: rows close to 128 bits).
+        let data: Vec<u8> = (0..1125).map(|i| b'a' + (i % 26) as u8).collect();
+        let (width, expected) = crate_modules(&data);
+        assert_eq!(width, 125);
+        let (size, dark) = painted(&svg(&data).unwrap());
+        assert_same_modules(size, &dark, width, &expected);
+        // One byte more needs version 28, whose rows would not fit.
+        assert!(svg(&[b'a'; 1126]).is_none());
     }
 }
