@@ -1,6 +1,7 @@
 //! `cyberid admin …`: operator commands, run on a platform host against its store and keys
 //! (a running server honours changes at once: it reads relying parties from the store).
 
+use cyberid_protocol::ErrorCode;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -111,10 +112,8 @@ pub async fn run(args: AdminArgs) -> CliResult {
             store,
             json,
         } => {
-            let claims = parse_claim_list(&claims).map_err(|e| Failure {
-                code: "invalid_input".into(),
-                description: e.to_string(),
-            })?;
+            let claims = parse_claim_list(&claims)
+                .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
             let jwks = jwks
                 .map(|path| {
                     std::fs::read_to_string(&path)
@@ -132,11 +131,8 @@ pub async fn run(args: AdminArgs) -> CliResult {
                 jwks,
                 require_par,
             };
-            let (rp, shown) =
-                register(&keys, &registration, cyberid_platform::now()).map_err(|e| Failure {
-                    code: "invalid_input".into(),
-                    description: e.to_string(),
-                })?;
+            let (rp, shown) = register(&keys, &registration, cyberid_platform::now())
+                .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
             let db = cyberid_store::open(&store.location()).await?;
             db.insert_relying_party(&rp).await?;
             if json {
@@ -204,10 +200,10 @@ async fn set_suspended(
 ) -> CliResult {
     let db = cyberid_store::open(&store.location()).await?;
     if !db.set_relying_party_suspended(client_id, suspended).await? {
-        return Err(Failure {
-            code: "not_found".into(),
-            description: format!("no relying party {client_id}"),
-        });
+        return Err(Failure::new(
+            ErrorCode::NotFound,
+            format!("no relying party {client_id}"),
+        ));
     }
     let status = if suspended { "suspended" } else { "active" };
     if json {

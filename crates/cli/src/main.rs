@@ -13,6 +13,7 @@ mod wallet_cmd;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cyberid_protocol::ErrorCode;
 
 /// A sign-in allocates and frees many small buffers across threads (requests, JSON, SQLite
 /// rows); mimalloc's per-thread free lists cost less than glibc's arenas there.
@@ -46,18 +47,25 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// A failure to report: with `--json` as `{"error", "error_description"}` on stdout.
+/// A failure to report: with `--json` as `{"error", "error_description"}` on stdout. The
+/// code is one of [`ErrorCode`], or a platform's refusal passed on as the platform sent it.
 pub struct Failure {
     pub code: String,
     pub description: String,
 }
 
+impl Failure {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code: code.as_str().to_owned(),
+            description: description.into(),
+        }
+    }
+}
+
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(error: E) -> Self {
-        Self {
-            code: "error".into(),
-            description: error.to_string(),
-        }
+        Self::new(ErrorCode::Failed, error.to_string())
     }
 }
 
@@ -88,7 +96,7 @@ fn main() -> ExitCode {
             let wants_json = std::env::args().any(|arg| arg == "--json");
             if wants_json && error.use_stderr() {
                 print_json(&serde_json::json!({
-                    "error": "invalid_arguments",
+                    "error": ErrorCode::InvalidArguments,
                     "error_description": error.kind().to_string(),
                     "usage": error.render().to_string(),
                 }));

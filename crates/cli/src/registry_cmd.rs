@@ -1,5 +1,6 @@
 //! `cyberid registry …`: synthetic registries, bulk import, and the simulated camera.
 
+use cyberid_protocol::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -123,18 +124,16 @@ pub async fn run(args: RegistryArgs) -> CliResult {
             out,
             json,
         } => {
-            let id = CitizenIdNumber::parse(&id_number).map_err(|e| Failure {
-                code: "invalid_input".into(),
-                description: format!("id number: {e}"),
-            })?;
+            let id = CitizenIdNumber::parse(&id_number)
+                .map_err(|e| Failure::new(ErrorCode::InvalidInput, format!("id number: {e}")))?;
             let (person, other) =
                 tokio::task::spawn_blocking(move || find_with_other(&registry, &id)).await??;
             let source = match (person, impostor, other) {
                 (None, _, _) => {
-                    return Err(Failure {
-                        code: "not_found".into(),
-                        description: "no record with this ID number in the registry file".into(),
-                    });
+                    return Err(Failure::new(
+                        ErrorCode::NotFound,
+                        "no record with this ID number in the registry file",
+                    ));
                 }
                 (Some(person), false, _) => person,
                 (Some(_), true, Some(other)) => other,
@@ -237,10 +236,10 @@ async fn import(
     });
     let started = Instant::now();
     let records = store.registry_import(receiver).await.map_err(|e| match e {
-        RegistryImportError::Source { message, .. } => Failure {
-            code: "invalid_registry_file".into(),
-            description: format!("{message} (nothing was imported: fix the file and import again)"),
-        },
+        RegistryImportError::Source { message, .. } => Failure::new(
+            ErrorCode::InvalidRegistryFile,
+            format!("{message} (nothing was imported: fix the file and import again)"),
+        ),
         RegistryImportError::Store(e) => Failure::from(e),
     })?;
     producer.await?;

@@ -1,10 +1,11 @@
 //! `cyberid wallet …`
 
+use cyberid_protocol::ErrorCode;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use cyberid_crypto::pin::Pin;
-use cyberid_domain::parse_claim_list;
+use cyberid_domain::{AssuranceLevel, parse_claim_list};
 use cyberid_wallet::{Decision, EnrolmentInput, Wallet, WalletError, WalletView};
 use serde_json::json;
 
@@ -103,22 +104,11 @@ impl WalletArgs {
     }
 }
 
-/// Keeps the platform's error code (e.g. `registry_mismatch`) for `--json` output.
+/// Keeps the platform's error code (e.g. `identity_mismatch`) for `--json` output.
 fn wallet_failure(error: WalletError) -> Failure {
-    {
-        let code = match &error {
-            WalletError::Refused { code, .. } => code.clone(),
-            WalletError::Input(_) => "invalid_input".into(),
-            WalletError::Network(_) => "network_error".into(),
-            WalletError::Storage(_) => "storage_error".into(),
-            WalletError::NotEnrolled => "not_enrolled".into(),
-            WalletError::AlreadyEnrolled(_) => "already_enrolled".into(),
-            WalletError::BadResponse(_) => "bad_response".into(),
-        };
-        Failure {
-            code,
-            description: error.to_string(),
-        }
+    Failure {
+        code: error.code(),
+        description: error.to_string(),
     }
 }
 
@@ -133,15 +123,18 @@ pub async fn run(args: WalletArgs) -> CliResult {
             pin,
             json,
         } => {
-            let sample_text = std::fs::read_to_string(&face).map_err(|e| Failure {
-                code: "invalid_input".into(),
-                description: format!("cannot read face sample {}: {e}", face.display()),
+            let sample_text = std::fs::read_to_string(&face).map_err(|e| {
+                Failure::new(
+                    ErrorCode::InvalidInput,
+                    format!("cannot read face sample {}: {e}", face.display()),
+                )
             })?;
-            let face_sample =
-                cyberid_registry::face::decode_sample(&sample_text).map_err(|e| Failure {
-                    code: "invalid_input".into(),
-                    description: format!("face sample {}: {e}", face.display()),
-                })?;
+            let face_sample = cyberid_registry::face::decode_sample(&sample_text).map_err(|e| {
+                Failure::new(
+                    ErrorCode::InvalidInput,
+                    format!("face sample {}: {e}", face.display()),
+                )
+            })?;
             let view = wallet
                 .enrol(
                     &server,
@@ -212,10 +205,8 @@ pub async fn run(args: WalletArgs) -> CliResult {
             nonce,
             json,
         } => {
-            let claims = parse_claim_list(&disclose).map_err(|e| Failure {
-                code: "invalid_input".into(),
-                description: e.to_string(),
-            })?;
+            let claims = parse_claim_list(&disclose)
+                .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
             let presentation = wallet
                 .present(&claims, &audience, &nonce)
                 .map_err(wallet_failure)?;
@@ -243,10 +234,7 @@ fn print_claims(view: &WalletView) {
 }
 
 fn invalid_input(description: impl Into<String>) -> Failure {
-    Failure {
-        code: "invalid_input".into(),
-        description: description.into(),
-    }
+    Failure::new(ErrorCode::InvalidInput, description.into())
 }
 
 /// Asks a yes/no question on the terminal.
@@ -358,7 +346,7 @@ async fn approve(
     };
     let decision = if !approved {
         Decision::Decline
-    } else if details.level == "L3" && face.is_none() {
+    } else if details.level >= AssuranceLevel::L3 && face.is_none() {
         if !json {
             println!(
                 "This sign-in needs your face (L3); without a face sample the wallet cannot reach that level."
@@ -366,8 +354,8 @@ async fn approve(
         }
         Decision::Unable
     } else {
-        let pin = match (details.level.as_str(), pin) {
-            ("L1", _) => None,
+        let pin = match (details.level, pin) {
+            (AssuranceLevel::L1, _) => None,
             (_, Some(pin)) => Some(pin),
             (_, None) => Some(read_pin()?),
         };
@@ -403,7 +391,7 @@ async fn approve(
             "claims": details.claims.iter().map(|c| &c.name).collect::<Vec<_>>(),
         }));
     } else {
-        println!("Sign-in {status}.");
+        println!("Sign-in {}.", status.as_str());
     }
     Ok(())
 }

@@ -124,8 +124,7 @@ pub fn holder_attributes(
     let (Some(wrapped), Some(sealed)) = (&account.wrapped_data_key, &account.sealed_attributes)
     else {
         return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "account_inactive",
+            crate::error::ErrorCode::AccountInactive,
             "the holder's data no longer exists",
         ));
     };

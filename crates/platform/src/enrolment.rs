@@ -22,7 +22,7 @@ use cyberid_protocol::{
 use cyberid_store::{EnrolError, EnrolledAccount, NewAccount};
 
 use crate::credential::{self, CredentialRequest, HolderAttributes};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::keys::PlatformKeys;
 use crate::server::Platform;
@@ -44,7 +44,7 @@ pub async fn start(
         .keys
         .pin_oprf
         .evaluate(&pin_key_id, &request.blinded_pin)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("blinded_pin: {e}")))?;
+        .map_err(|e| ApiError::invalid_request(format!("blinded_pin: {e}")))?;
     let lifetime = platform.config.enrolment_ticket_seconds;
     Ok(Json(EnrolmentStartResponse {
         ticket: Ticket::new(pin_key_id, crate::now() + lifetime).encode(&platform),
@@ -62,7 +62,7 @@ pub async fn enrol(
     let device_key = check_device_key(&request.device_key)?;
     check_proof(&device_key, &request)?;
     pin::check_verifier(&request.pin_verifier)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("pin_verifier: {e}")))?;
+        .map_err(|e| ApiError::invalid_request(format!("pin_verifier: {e}")))?;
     let id_number = parse_id_number(&request.id_number)?;
     let name = parse_name(&request.name)?;
     let face_sample = parse_face_sample(&request.face_sample)?;
@@ -188,8 +188,8 @@ impl Ticket {
 
 fn check_ticket(platform: &Platform, text: &str) -> Result<Ticket, ApiError> {
     let invalid = || {
-        ApiError::bad_request(
-            "invalid_ticket",
+        ApiError::new(
+            ErrorCode::InvalidTicket,
             "the enrolment ticket is not one this platform issued; start the enrolment again",
         )
     };
@@ -207,8 +207,8 @@ fn check_ticket(platform: &Platform, text: &str) -> Result<Ticket, ApiError> {
         return Err(invalid());
     }
     if ticket.expires_at <= crate::now() {
-        return Err(ApiError::bad_request(
-            "invalid_ticket",
+        return Err(ApiError::new(
+            ErrorCode::InvalidTicket,
             "the enrolment ticket has expired; start the enrolment again",
         ));
     }
@@ -217,8 +217,8 @@ fn check_ticket(platform: &Platform, text: &str) -> Result<Ticket, ApiError> {
 
 fn check_device_key(value: &serde_json::Value) -> Result<VerifyingKey, ApiError> {
     let invalid = |why: String| {
-        ApiError::bad_request(
-            "invalid_device_key",
+        ApiError::new(
+            ErrorCode::InvalidDeviceKey,
             format!("device_key must be a P-256 public JWK: {why}"),
         )
     };
@@ -229,8 +229,8 @@ fn check_device_key(value: &serde_json::Value) -> Result<VerifyingKey, ApiError>
 
 fn check_proof(device_key: &VerifyingKey, request: &EnrolmentRequest) -> Result<(), ApiError> {
     let invalid = |why: &str| {
-        ApiError::bad_request(
-            "invalid_proof",
+        ApiError::new(
+            ErrorCode::InvalidProof,
             format!("the device key proof is not valid: {why}"),
         )
     };
@@ -251,10 +251,10 @@ fn check_proof(device_key: &VerifyingKey, request: &EnrolmentRequest) -> Result<
 
 fn parse_id_number(text: &str) -> Result<CitizenIdNumber, ApiError> {
     let id = CitizenIdNumber::parse(text)
-        .map_err(|e| ApiError::bad_request("invalid_id_number", format!("id_number: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidIdNumber, format!("id_number: {e}")))?;
     if id.birth_date() > time::OffsetDateTime::now_utc().date() {
-        return Err(ApiError::bad_request(
-            "invalid_id_number",
+        return Err(ApiError::new(
+            ErrorCode::InvalidIdNumber,
             "id_number: the birth date it encodes is in the future",
         ));
     }
@@ -262,12 +262,12 @@ fn parse_id_number(text: &str) -> Result<CitizenIdNumber, ApiError> {
 }
 
 fn parse_name(text: &str) -> Result<PersonName, ApiError> {
-    PersonName::parse(text).map_err(|e| ApiError::bad_request("invalid_name", format!("name: {e}")))
+    PersonName::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidName, format!("name: {e}")))
 }
 
 fn parse_face_sample(text: &str) -> Result<FaceTemplate, ApiError> {
     cyberid_registry::face::sample_from_base64(text)
-        .map_err(|e| ApiError::bad_request("invalid_face_sample", format!("face_sample: {e}")))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidFaceSample, format!("face_sample: {e}")))
 }
 
 /// The registry record, if the ID number, name and face all match it. One answer for
@@ -291,8 +291,7 @@ async fn verify_identity(
             Ok(record)
         }
         _ => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "identity_mismatch",
+            ErrorCode::IdentityMismatch,
             "the ID number, name and face sample do not match a registry record: check the number \
              and the name as registered, and retake the face sample in good light",
         )),
@@ -304,8 +303,7 @@ fn check_age(person: &PersonRecord) -> Result<(), ApiError> {
     let age = age_on(person.birth_date, today).unwrap_or(0);
     if age < MIN_SELF_ENROLMENT_AGE {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "guardian_required",
+            ErrorCode::GuardianRequired,
             format!(
                 "people under {MIN_SELF_ENROLMENT_AGE} enrol with a guardian's approval; the guardian flow is not available yet"
             ),
@@ -404,17 +402,15 @@ async fn store_account(
 fn enrol_refusal(error: EnrolError) -> ApiError {
     match error {
         EnrolError::PersonAlreadyEnrolled => ApiError::new(
-            StatusCode::CONFLICT,
-            "already_enrolled",
+            ErrorCode::AlreadyEnrolled,
             "this person already has a Cyberspace ID; to use a new phone, re-bind the new device instead of enrolling again",
         ),
         EnrolError::DeviceAlreadyBound => ApiError::new(
-            StatusCode::CONFLICT,
-            "device_already_bound",
+            ErrorCode::DeviceAlreadyBound,
             "this device key already belongs to another account; a wallet must create a new key for each enrolment",
         ),
-        EnrolError::PinKeyIdTaken => ApiError::bad_request(
-            "invalid_ticket",
+        EnrolError::PinKeyIdTaken => ApiError::new(
+            ErrorCode::InvalidTicket,
             "the enrolment ticket was already used; start the enrolment again",
         ),
         EnrolError::NetworkNumberTaken => ApiError::internal("enrolment", "network number taken"),

@@ -1,16 +1,18 @@
 //! The one error type of every HTTP endpoint, rendered in one place as an OAuth-style JSON
-//! error (`{"error": code, "error_description": text}`). Server faults are logged with
-//! their cause and shown to the client without it.
+//! error (`{"error": code, "error_description": text}`). Codes come from the one
+//! vocabulary, [`ErrorCode`], which also gives the HTTP status. Server faults are logged
+//! with their cause and shown to the client without it.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+pub use cyberid_protocol::ErrorCode;
 use serde::Serialize;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub description: String,
     /// A `WWW-Authenticate` challenge for 401 answers.
     pub challenge: Option<String>,
@@ -18,12 +20,18 @@ pub struct ApiError {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    error: &'a str,
+    error: ErrorCode,
     error_description: &'a str,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+    /// A refusal with `code`'s HTTP status (400 for codes that otherwise travel in a
+    /// redirect, when they are answered directly, as at `/par`).
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        let status = code
+            .http_status()
+            .and_then(|status| StatusCode::from_u16(status).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST);
         Self {
             status,
             code,
@@ -32,13 +40,21 @@ impl ApiError {
         }
     }
 
+    /// The same code with another status: `invalid_request` for a wrong method, an
+    /// oversized body, a wrong content type, a missing Bearer token.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
         self.challenge = Some(challenge.into());
         self
     }
 
-    pub fn bad_request(code: &'static str, description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, description)
+    /// `invalid_request`: the most common refusal.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
     }
 
     /// A fault of the platform, not of the request. The cause goes to the log (it must
@@ -46,8 +62,7 @@ impl ApiError {
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "{context}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError,
             "the platform could not complete the request; try again later",
         )
     }

@@ -45,5 +45,5 @@ fn describe(rejection: JsonRejection) -> ApiError {
         }
         _ => rejection.body_text(),
     };
-    ApiError::new(status, "invalid_request", description)
+    ApiError::invalid_request(description).with_status(status)
 }

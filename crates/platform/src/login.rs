@@ -10,16 +10,16 @@ use cyberid_crypto::jose::{EcPublicJwk, UnverifiedJws, VerifyingKey};
 use cyberid_crypto::{b64, constant_time_eq, pin, sha256};
 use cyberid_domain::{AssuranceLevel, Claim};
 use cyberid_protocol::{
-    APPROVAL_TYP, ApprovalClaims, ConsentEntry, ConsentList, DecisionRequest, DecisionResponse,
-    LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse, ProofRequest, RequestedClaim,
-    WALLET_PROOF_TYP, WalletProofClaims,
+    APPROVAL_TYP, ApprovalClaims, ConsentEntry, ConsentList, Decision, DecisionRequest,
+    DecisionResponse, DecisionStatus, LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse,
+    ProofRequest, RequestedClaim, WALLET_PROOF_TYP, WalletProofClaims,
 };
 use cyberid_store::{
     AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, RelyingParty,
 };
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::oidc::authorize::{LOGIN_COOKIE, authorization_code, client_redirect_url, see_other};
 use crate::oidc::request::AuthorizationRequest;
@@ -133,12 +133,12 @@ async fn page_inner(
 /// expired): back to the client with the code, or with the error and why.
 fn destination(platform: &Platform, login: &LoginRecord, request: &AuthorizationRequest) -> String {
     let state = request.state.as_deref();
-    let error = |code: &str, description: &str| {
+    let error = |code: ErrorCode, description: &str| {
         client_redirect_url(
             platform,
             &request.redirect_uri,
             state,
-            &[("error", code), ("error_description", description)],
+            &[("error", code.as_str()), ("error_description", description)],
         )
     };
     match login.status {
@@ -146,11 +146,13 @@ fn destination(platform: &Platform, login: &LoginRecord, request: &Authorization
             let code = authorization_code(platform, &login.id);
             client_redirect_url(platform, &request.redirect_uri, state, &[("code", &code)])
         }
-        LoginStatus::Declined => error("access_denied", "the holder declined the sign-in"),
+        LoginStatus::Declined => error(ErrorCode::AccessDenied, "the holder declined the sign-in"),
         LoginStatus::Failed => {
-            let code = match login.error.as_deref() {
-                Some("unmet_authentication_requirements") => "unmet_authentication_requirements",
-                _ => "access_denied",
+            let code = match login.error.as_deref().and_then(ErrorCode::parse) {
+                Some(ErrorCode::UnmetAuthenticationRequirements) => {
+                    ErrorCode::UnmetAuthenticationRequirements
+                }
+                _ => ErrorCode::AccessDenied,
             };
             error(
                 code,
@@ -159,7 +161,7 @@ fn destination(platform: &Platform, login: &LoginRecord, request: &Authorization
         }
         // Pending past its expiry (a pushed request that was never claimed has no page).
         LoginStatus::Pending | LoginStatus::Pushed => error(
-            "access_denied",
+            ErrorCode::AccessDenied,
             "the sign-in request expired before it was approved",
         ),
     }
@@ -255,7 +257,7 @@ async fn status_now(
         .store
         .login(id)
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such sign-in"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such sign-in"))?;
     if is_open(&login, crate::now()) {
         return Ok(Status::Pending {
             expires_at: login.expires_at,
@@ -311,7 +313,7 @@ async fn authenticate_wallet(
     target: &str,
 ) -> Result<AccountRecord, ApiError> {
     let jws = UnverifiedJws::parse(proof)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("proof: {e}")))?;
+        .map_err(|e| ApiError::invalid_request(format!("proof: {e}")))?;
     let (account, key) = device_account(platform, jws.header.kid.as_deref()).await?;
     let claims: WalletProofClaims = jws
         .verify(&key, WALLET_PROOF_TYP)
@@ -324,7 +326,7 @@ async fn authenticate_wallet(
 }
 
 fn unauthorized(description: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_device", description)
+    ApiError::new(ErrorCode::InvalidDevice, description)
 }
 
 fn check_fresh(iat: i64) -> Result<(), ApiError> {
@@ -360,8 +362,7 @@ fn bound_device(
         found.ok_or_else(|| unauthorized("this device is not bound to any account"))?;
     if account.status != "active" {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "account_inactive",
+            ErrorCode::AccountInactive,
             "this Cyberspace ID is suspended or deregistered",
         ));
     }
@@ -386,8 +387,7 @@ fn still_open(login: Option<LoginRecord>) -> Result<(LoginRecord, AuthorizationR
         .filter(|login| is_open(login, crate::now()))
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::GONE,
-                "login_closed",
+                ErrorCode::LoginClosed,
                 "this sign-in has already ended or expired; start again at the service",
             )
         })?;
@@ -415,7 +415,7 @@ pub async fn details(
         rp_name: rp.name,
         legal_basis: rp.legal_basis,
         claims: describe(&request.claims),
-        level: request.level.as_str().to_owned(),
+        level: request.level,
         number_match: number_match(&platform, &login.id),
         challenge: challenge(&platform, &login.id),
         expires_at: login.expires_at,
@@ -431,11 +431,8 @@ pub async fn pin_evaluation(
     JsonBody(body): JsonBody<PinRequest>,
 ) -> Result<Json<PinResponse>, ApiError> {
     let (_, _, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
-    if approval.decision != "approve"
-        || AssuranceLevel::parse(&approval.level).is_none_or(|l| l < AssuranceLevel::L2)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_request",
+    if approval.decision != Decision::Approve || approval.level < AssuranceLevel::L2 {
+        return Err(ApiError::invalid_request(
             "a PIN is evaluated only for an approval at L2 or above",
         ));
     }
@@ -445,7 +442,7 @@ pub async fn pin_evaluation(
         .keys
         .pin_oprf
         .evaluate(&account.pin_key_id, &body.blinded_pin)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("blinded_pin: {e}")))?;
+        .map_err(|e| ApiError::invalid_request(format!("blinded_pin: {e}")))?;
     let Some(count) = platform
         .store
         .count_pin_evaluation(
@@ -469,7 +466,7 @@ pub async fn pin_evaluation(
 async fn fail_unreachable(platform: &Platform, id: &str) -> Result<(), ApiError> {
     let outcome = LoginOutcome::Refused {
         status: LoginStatus::Failed,
-        error: "unmet_authentication_requirements".into(),
+        error: ErrorCode::UnmetAuthenticationRequirements.as_str().into(),
     };
     platform.finish_login(id, &outcome, crate::now()).await?;
     Ok(())
@@ -477,8 +474,7 @@ async fn fail_unreachable(platform: &Platform, id: &str) -> Result<(), ApiError>
 
 fn pin_locked() -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "pin_locked",
+        ErrorCode::PinLocked,
         "too many wrong PINs: the PIN is locked; sign in at L3 or re-bind the device to set a new one",
     )
 }
@@ -493,39 +489,40 @@ pub async fn decision(
     let (login, request, account, approval) =
         open_with_approval(&platform, &id, &body.approval).await?;
     let now = crate::now();
-    let outcome = match approval.decision.as_str() {
-        "decline" => LoginOutcome::Refused {
+    let outcome = match approval.decision {
+        Decision::Decline => LoginOutcome::Refused {
             status: LoginStatus::Declined,
-            error: "access_denied".into(),
+            error: ErrorCode::AccessDenied.as_str().into(),
         },
-        "unable" => LoginOutcome::Refused {
+        Decision::Unable => LoginOutcome::Refused {
             status: LoginStatus::Failed,
-            error: "unmet_authentication_requirements".into(),
+            error: ErrorCode::UnmetAuthenticationRequirements.as_str().into(),
         },
-        "approve" => approve(&platform, &login, &request, &account, &approval, &body, now).await?,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "decision must be approve, decline or unable",
-            ));
+        Decision::Approve => {
+            approve(&platform, &login, &request, &account, &approval, &body, now).await?
         }
     };
     if !platform.finish_login(&id, &outcome, now).await? {
         return Err(ApiError::new(
-            StatusCode::GONE,
-            "login_closed",
+            ErrorCode::LoginClosed,
             "this sign-in has already ended or expired",
         ));
     }
     let status = match &outcome {
         // The store remembered the consent in the approval's own transaction.
-        LoginOutcome::Approved { .. } => "approved",
-        LoginOutcome::Refused { status, .. } => status.as_str(),
+        LoginOutcome::Approved { .. } => DecisionStatus::Approved,
+        LoginOutcome::Refused {
+            status: LoginStatus::Declined,
+            ..
+        } => DecisionStatus::Declined,
+        LoginOutcome::Refused { .. } => DecisionStatus::Failed,
     };
-    tracing::info!(account = account.account_id, status, "sign-in decided");
-    Ok(Json(DecisionResponse {
-        status: status.to_owned(),
-    }))
+    tracing::info!(
+        account = account.account_id,
+        status = status.as_str(),
+        "sign-in decided"
+    );
+    Ok(Json(DecisionResponse { status }))
 }
 
 /// The pending sign-in `id` and the approval sent for it, checked, with the account of the
@@ -550,8 +547,7 @@ async fn open_with_approval(
         .login_and_device(id, kid.as_deref().unwrap_or_default())
         .await?;
     let (login, request) = still_open(login)?;
-    let jws =
-        jws.map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?;
+    let jws = jws.map_err(|e| ApiError::invalid_request(format!("approval: {e}")))?;
     let (account, device) = bound_device(kid.as_deref(), device)?;
     let claims = check_approval(platform, &login, approval, &jws, &device)?;
     Ok((login, request, account, claims))
@@ -574,7 +570,7 @@ fn check_approval(
     let claims: ApprovalClaims = if checked_before {
         // Verified at the PIN step already: the device key is not even parsed.
         jws.payload_unverified()
-            .map_err(|e| ApiError::bad_request("invalid_request", format!("approval: {e}")))?
+            .map_err(|e| ApiError::invalid_request(format!("approval: {e}")))?
     } else {
         jws.verify(&device_key(device)?, APPROVAL_TYP)
             .map_err(|e| unauthorized(&format!("the approval signature does not verify: {e}")))?
@@ -600,11 +596,10 @@ async fn approve(
     body: &DecisionRequest,
     now: i64,
 ) -> Result<LoginOutcome, ApiError> {
-    let level = AssuranceLevel::parse(&approval.level)
-        .ok_or_else(|| ApiError::bad_request("invalid_request", "level must be L1, L2 or L3"))?;
+    let level = approval.level;
     if level < request.level {
-        return Err(ApiError::bad_request(
-            "level_too_low",
+        return Err(ApiError::new(
+            ErrorCode::LevelTooLow,
             format!(
                 "this sign-in requires {}; approve at that level, or report that the wallet cannot reach it",
                 request.level.as_str()
@@ -612,28 +607,26 @@ async fn approve(
         ));
     }
     if let Some(extra) = approval.claims.iter().find(|c| !request.claims.contains(c)) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{extra} was not requested"),
-        ));
+        return Err(ApiError::invalid_request(format!(
+            "{extra} was not requested"
+        )));
     }
     if level >= AssuranceLevel::L2 {
-        let proof = body.pin_proof.as_deref().ok_or_else(|| {
-            ApiError::bad_request("invalid_request", "an L2 approval needs the PIN proof")
-        })?;
+        let proof = body
+            .pin_proof
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_request("an L2 approval needs the PIN proof"))?;
         // The proof must come from an evaluation counted for this sign-in (refused once the
         // PIN is locked), so a PIN key kept from an earlier sign-in cannot skip the count.
         if !login.pin_evaluated {
-            return Err(ApiError::bad_request(
-                "invalid_request",
+            return Err(ApiError::invalid_request(
                 "evaluate the PIN for this sign-in first (POST …/pin)",
             ));
         }
         if pin::verify_proof(&account.pin_verifier, body.approval.as_bytes(), proof).is_err() {
             let left = ATTEMPT_LIMIT.saturating_sub(account.pin_failures);
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_pin",
+                ErrorCode::InvalidPin,
                 format!("wrong PIN; {left} attempts left before the PIN locks"),
             ));
         }
@@ -668,11 +661,10 @@ async fn check_face(
     account: &AccountRecord,
     sample: Option<&str>,
 ) -> Result<(), ApiError> {
-    let sample = sample.ok_or_else(|| {
-        ApiError::bad_request("invalid_request", "an L3 approval needs a face sample")
-    })?;
+    let sample =
+        sample.ok_or_else(|| ApiError::invalid_request("an L3 approval needs a face sample"))?;
     let sample = cyberid_registry::face::sample_from_base64(sample)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("face_sample: {e}")))?;
+        .map_err(|e| ApiError::invalid_request(format!("face_sample: {e}")))?;
     // Reserve an attempt before matching, so parallel tries cannot exceed the limit; the
     // approval gives it back.
     let Some(count) = platform
@@ -693,8 +685,7 @@ async fn check_face(
         .ok_or_else(|| ApiError::internal("registry lookup", "holder missing from the registry"))?;
     if !platform.face_matcher.matches(&record.face, &sample) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "face_mismatch",
+            ErrorCode::FaceMismatch,
             format!(
                 "the face sample does not match; {} attempts left",
                 ATTEMPT_LIMIT.saturating_sub(count)
@@ -706,8 +697,7 @@ async fn check_face(
 
 fn face_locked() -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "face_locked",
+        ErrorCode::FaceLocked,
         "too many failed face matches: face sign-in is locked for this account",
     )
 }
@@ -742,10 +732,10 @@ pub async fn revoke_consent(
     JsonBody(body): JsonBody<ProofRequest>,
 ) -> Result<Response, ApiError> {
     let jws = UnverifiedJws::parse(&body.proof)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("proof: {e}")))?;
+        .map_err(|e| ApiError::invalid_request(format!("proof: {e}")))?;
     let target: WalletProofClaims = jws
         .payload_unverified()
-        .map_err(|_| ApiError::bad_request("invalid_request", "proof: no claims"))?;
+        .map_err(|_| ApiError::invalid_request("proof: no claims"))?;
     let account =
         authenticate_wallet(&platform, &body.proof, "revoke-consent", &target.target).await?;
     let revoked = platform
@@ -755,8 +745,7 @@ pub async fn revoke_consent(
 
     if !revoked {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no consent is remembered for this service",
         ));
     }

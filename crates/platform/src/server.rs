@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::clients::ClientCache;
 use crate::config::PlatformConfig;
 use crate::decisions::DecisionWatch;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::keys::PlatformKeys;
 use crate::registry::StoreRegistry;
 use crate::{enrolment, login, metadata, oidc, pages, status};
@@ -213,14 +213,12 @@ pub fn router(platform: Platform) -> Router {
         )
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "this endpoint does not accept that HTTP method",
             )
+            .with_status(StatusCode::METHOD_NOT_ALLOWED)
         })
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-        })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(platform)
 }

@@ -3,13 +3,13 @@
 //! revocation shows at once.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::status_list::{self, StatusList};
 use cyberid_store::STATUS_LIST_CAPACITY;
 
 use crate::credential::status_list_uri;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::server::Platform;
 
 /// Lists beyond this are refused: 4 billion credentials is far past any population.
@@ -19,7 +19,7 @@ pub async fn status_list(
     State(platform): State<Platform>,
     Path(list): Path<String>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such status list");
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such status list");
     let list: u64 = list
         .parse()
         .ok()

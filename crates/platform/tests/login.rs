@@ -11,10 +11,11 @@ use common::*;
 use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin};
 use cyberid_crypto::{b64, random, sha256};
-use cyberid_domain::{FaceTemplate, PersonRecord};
+use cyberid_domain::{AssuranceLevel, FaceTemplate, PersonRecord};
 use cyberid_platform::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Registration, register};
 use cyberid_protocol::{
-    APPROVAL_TYP, ApprovalClaims, LoginDetails, WALLET_PROOF_TYP, WalletProofClaims,
+    APPROVAL_TYP, ApprovalClaims, Decision, DecisionStatus, LoginDetails, WALLET_PROOF_TYP,
+    WalletProofClaims,
 };
 use cyberid_registry::face::{live_sample, sample_to_base64};
 use serde_json::{Value, json};
@@ -246,9 +247,9 @@ async fn post(h: &Harness, url: &str, body: &Value) -> (u16, Value) {
 }
 
 struct Decide<'a> {
-    decision: &'a str,
+    decision: Decision,
     claims: Vec<String>,
-    level: &'a str,
+    level: AssuranceLevel,
     pin: Option<&'a str>,
     face: Option<FaceTemplate>,
 }
@@ -256,9 +257,9 @@ struct Decide<'a> {
 impl Default for Decide<'_> {
     fn default() -> Self {
         Self {
-            decision: "approve",
+            decision: Decision::Approve,
             claims: Vec::new(),
-            level: "L1",
+            level: AssuranceLevel::L1,
             pin: None,
             face: None,
         }
@@ -273,8 +274,8 @@ fn approval(key: &SigningKey, details: &LoginDetails, decide: &Decide<'_>) -> St
             client_id: details.client_id.clone(),
             claims: decide.claims.clone(),
             challenge: details.challenge.clone(),
-            level: decide.level.into(),
-            decision: decide.decision.into(),
+            level: decide.level,
+            decision: decide.decision,
             iat: cyberid_platform::now(),
         },
     )
@@ -679,9 +680,9 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
         let key = h.enrol(&adult(&h, 3)).await;
         let l2 = [("acr_values", "urn:cyberid:acr:l2")];
         let (id_token, _, _) = sign_in(&h, &shop, &key, &l2, |details| {
-            assert_eq!(details.level, "L2");
+            assert_eq!(details.level, AssuranceLevel::L2);
             Decide {
-                level: "L2",
+                level: AssuranceLevel::L2,
                 pin: Some("135790"),
                 ..Decide::default()
             }
@@ -701,7 +702,7 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
             &key,
             &details,
             Decide {
-                level: "L2",
+                level: AssuranceLevel::L2,
                 ..Decide::default()
             },
         )
@@ -719,7 +720,7 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
                 &key,
                 &details,
                 Decide {
-                    level: "L2",
+                    level: AssuranceLevel::L2,
                     pin: Some("246802"),
                     ..Decide::default()
                 },
@@ -737,7 +738,7 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
             &key,
             &details,
             Decide {
-                level: "L2",
+                level: AssuranceLevel::L2,
                 pin: Some("135790"),
                 ..Decide::default()
             },
@@ -762,7 +763,7 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
             &key,
             &fresh,
             Decide {
-                level: "L2",
+                level: AssuranceLevel::L2,
                 pin: Some("135790"),
                 ..Decide::default()
             },
@@ -792,7 +793,7 @@ async fn a_pin_proof_needs_an_evaluation_counted_for_this_sign_in() {
         &h,
         &format!("{}/api/v1/logins/{}/pin", h.url, flow.id),
         &json!({
-            "approval": crate::approval(&key, &first, &Decide { level: "L2", ..Decide::default() }),
+            "approval": crate::approval(&key, &first, &Decide { level: AssuranceLevel::L2, ..Decide::default() }),
             "blinded_pin": blinded_pin
         }),
     )
@@ -807,7 +808,7 @@ async fn a_pin_proof_needs_an_evaluation_counted_for_this_sign_in() {
         &key,
         &details,
         &Decide {
-            level: "L2",
+            level: AssuranceLevel::L2,
             ..Decide::default()
         },
     );
@@ -836,7 +837,7 @@ async fn a_pin_proof_needs_an_evaluation_counted_for_this_sign_in() {
         &key,
         &first,
         &Decide {
-            level: "L2",
+            level: AssuranceLevel::L2,
             ..Decide::default()
         },
     );
@@ -852,7 +853,7 @@ async fn a_pin_proof_needs_an_evaluation_counted_for_this_sign_in() {
         &h,
         &format!("{}/api/v1/logins/{}/pin", h.url, later.id),
         &json!({
-            "approval": crate::approval(&key, &details, &Decide { level: "L2", ..Decide::default() }),
+            "approval": crate::approval(&key, &details, &Decide { level: AssuranceLevel::L2, ..Decide::default() }),
             "blinded_pin": "AAAA"
         }),
     )
@@ -887,7 +888,7 @@ async fn failed_face_matches_lock_l3() {
             &key,
             &details,
             Decide {
-                level: "L3",
+                level: AssuranceLevel::L3,
                 pin: Some("135790"),
                 face: impostor(),
                 ..Decide::default()
@@ -907,7 +908,7 @@ async fn failed_face_matches_lock_l3() {
         &key,
         &details,
         Decide {
-            level: "L3",
+            level: AssuranceLevel::L3,
             pin: Some("135790"),
             face: genuine,
             ..Decide::default()
@@ -964,7 +965,7 @@ async fn l3_matches_the_face_and_refuses_an_impostor() {
         &key,
         &details,
         Decide {
-            level: "L3",
+            level: AssuranceLevel::L3,
             pin: Some("135790"),
             face: Some(impostor),
             ..Decide::default()
@@ -983,7 +984,7 @@ async fn l3_matches_the_face_and_refuses_an_impostor() {
         &key,
         &details,
         Decide {
-            level: "L3",
+            level: AssuranceLevel::L3,
             pin: Some("135790"),
             face: Some(genuine),
             ..Decide::default()
@@ -1018,7 +1019,7 @@ async fn an_unreachable_level_is_an_error_never_a_downgrade() {
         &key,
         &details,
         Decide {
-            level: "L2",
+            level: AssuranceLevel::L2,
             pin: Some("135790"),
             ..Decide::default()
         },
@@ -1036,7 +1037,7 @@ async fn an_unreachable_level_is_an_error_never_a_downgrade() {
         &key,
         &details,
         Decide {
-            decision: "unable",
+            decision: Decision::Unable,
             ..Decide::default()
         },
     )
@@ -1081,7 +1082,7 @@ async fn declined_consent_and_expired_sign_ins_end_with_access_denied() {
         &key,
         &details,
         Decide {
-            decision: "decline",
+            decision: Decision::Decline,
             ..Decide::default()
         },
     )
@@ -1501,7 +1502,7 @@ async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
     let declined = begin(&h, &h.url, &shop, &[]).await;
     let details = details(&h, &h.url, &key, &declined.id).await;
     let decline = Decide {
-        decision: "decline",
+        decision: Decision::Decline,
         ..Decide::default()
     };
     let (_, body) = decide(&h, &h.url, &key, &details, decline).await;
@@ -1827,7 +1828,7 @@ async fn the_wallet_library_approves_from_a_login_page_url() {
         form_urlencoded::byte_serialize(flow.login_url.as_bytes()).collect::<String>()
     );
     let opened = wallet.open_login(&link).await.unwrap();
-    assert_eq!(opened.details.level, "L2");
+    assert_eq!(opened.details.level, AssuranceLevel::L2);
     let status = wallet
         .decide(
             &opened,
@@ -1839,7 +1840,7 @@ async fn the_wallet_library_approves_from_a_login_page_url() {
         )
         .await
         .unwrap();
-    assert_eq!(status, "approved");
+    assert_eq!(status, DecisionStatus::Approved);
     let consents = wallet.consents().await.unwrap();
     assert_eq!(consents[0].claims, ["age_over_18"]);
     wallet.revoke_consent(&shop.id).await.unwrap();

@@ -1,9 +1,14 @@
 //! Wire types of the platform's own HTTP API (enrolment now; wallet, portal and operator
 //! later), shared by the server, the wallet library and the tools, so both ends of a
-//! request are compiled from one definition.
+//! request are compiled from one definition. [`ErrorCode`] is the one vocabulary of error
+//! codes.
 
+use cyberid_domain::AssuranceLevel;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod errors;
+pub use errors::{Audience, ErrorCode, errors_document};
 
 pub const ENROLMENT_START_PATH: &str = "/api/v1/enrolments/start";
 pub const ENROLMENT_PATH: &str = "/api/v1/enrolments";
@@ -72,12 +77,20 @@ pub struct EnrolmentResponse {
     pub issuer: String,
 }
 
-/// Every error of the API: OAuth-style code and a sentence for people.
+/// Every error of the API: OAuth-style code and a sentence for people. The code is kept as
+/// sent, so that a code from a newer platform still reaches the holder.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
     #[serde(default)]
     pub error_description: String,
+}
+
+impl ErrorBody {
+    /// The code, if it is one this build knows.
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.error)
+    }
 }
 
 /// `typ` of the JWS by which a wallet authenticates a request with its device key; the
@@ -157,8 +170,8 @@ pub struct LoginDetails {
     pub legal_basis: Option<String>,
     /// The data the service asks for beyond the defaults, each in plain words.
     pub claims: Vec<RequestedClaim>,
-    /// Required level: `L1`, `L2` or `L3`.
-    pub level: String,
+    /// Required level.
+    pub level: AssuranceLevel,
     /// The two digits the login page shows too.
     pub number_match: String,
     /// Signed back in the approval.
@@ -221,17 +234,58 @@ pub struct ApprovalClaims {
     /// The claims the holder agrees to release (a subset of those requested).
     pub claims: Vec<String>,
     pub challenge: String,
-    /// The level proved: `L1`, `L2` or `L3`.
-    pub level: String,
-    /// `approve`, `decline`, or `unable` (the wallet cannot reach the level).
-    pub decision: String,
+    /// The level proved.
+    pub level: AssuranceLevel,
+    pub decision: Decision,
     pub iat: i64,
+}
+
+/// What the holder decided about a sign-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Approve at the level the sign-in requires, proving it.
+    Approve,
+    /// The holder says no: the service hears `access_denied`.
+    Decline,
+    /// The wallet cannot reach the level (no PIN, no camera): the service hears
+    /// `unmet_authentication_requirements`.
+    Unable,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Decline => "decline",
+            Self::Unable => "unable",
+        }
+    }
+}
+
+/// How a decided sign-in ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionStatus {
+    Approved,
+    Declined,
+    /// Ended without approval for another reason (the level could not be reached).
+    Failed,
+}
+
+impl DecisionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DecisionResponse {
-    /// `approved`, `declined` or `failed`.
-    pub status: String,
+    pub status: DecisionStatus,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

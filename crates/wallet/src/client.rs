@@ -121,10 +121,9 @@ async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, W
             code: error.error,
             description: error.error_description,
         }),
-        Err(_) => Err(WalletError::Refused {
-            status: status.as_u16(),
-            code: "http_error".into(),
-            description: format!("HTTP {status}"),
-        }),
+        // Not the platform's answer (a proxy's page, say).
+        Err(_) => Err(WalletError::BadResponse(format!(
+            "HTTP {status} without an error code"
+        ))),
     }
 }

@@ -16,7 +16,7 @@ use cyberid_crypto::pin::{self, Pin};
 use cyberid_crypto::sd_jwt::{self, SdJwt};
 use cyberid_domain::{CitizenIdNumber, Claim, FaceTemplate, PersonName};
 use cyberid_protocol::{
-    ENROLMENT_PROOF_TYP, EnrolmentProofClaims, EnrolmentRequest, EnrolmentStartRequest,
+    ENROLMENT_PROOF_TYP, EnrolmentProofClaims, EnrolmentRequest, EnrolmentStartRequest, ErrorCode,
 };
 use serde_json::{Map, Value};
 
@@ -28,6 +28,7 @@ use storage::{Enrolment, WalletFile, WalletStorage};
 pub enum WalletError {
     #[error("{0}")]
     Input(String),
+    /// The platform refused; `code` is as sent ([`WalletError::refusal_code`] reads it).
     #[error("the platform refused: {description} ({code})")]
     Refused {
         status: u16,
@@ -44,6 +45,31 @@ pub enum WalletError {
     AlreadyEnrolled(String),
     #[error("the platform's answer is not acceptable: {0}")]
     BadResponse(String),
+}
+
+impl WalletError {
+    /// The code of the platform's refusal, if it is one this wallet knows.
+    pub fn refusal_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Refused { code, .. } => ErrorCode::parse(code),
+            _ => None,
+        }
+    }
+
+    /// The code a script sees for this failure (`--json`): the platform's own for a
+    /// refusal, else the wallet's.
+    pub fn code(&self) -> String {
+        let local = match self {
+            Self::Refused { code, .. } => return code.clone(),
+            Self::Input(_) => ErrorCode::InvalidInput,
+            Self::Network(_) => ErrorCode::NetworkError,
+            Self::Storage(_) => ErrorCode::StorageError,
+            Self::NotEnrolled => ErrorCode::NotEnrolled,
+            Self::AlreadyEnrolled(_) => ErrorCode::AlreadyEnrolled,
+            Self::BadResponse(_) => ErrorCode::BadResponse,
+        };
+        local.as_str().to_owned()
+    }
 }
 
 /// What `enrol` needs from the citizen.

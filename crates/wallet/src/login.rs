@@ -3,10 +3,11 @@
 
 use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin};
-use cyberid_domain::FaceTemplate;
+use cyberid_domain::{AssuranceLevel, FaceTemplate};
 use cyberid_protocol::{
-    APPROVAL_TYP, ApprovalClaims, ConsentEntry, DecisionRequest, LOGIN_PAGE_PREFIX, LoginDetails,
-    PinRequest, ProofRequest, WALLET_PROOF_TYP, WalletProofClaims,
+    APPROVAL_TYP, ApprovalClaims, ConsentEntry, Decision as WireDecision, DecisionRequest,
+    DecisionStatus, LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, ProofRequest, WALLET_PROOF_TYP,
+    WalletProofClaims,
 };
 
 use crate::{PlatformClient, Wallet, WalletError, now};
@@ -120,23 +121,24 @@ impl Wallet {
         })
     }
 
-    /// Sends the decision; returns the platform's status (`approved`, `declined`, `failed`).
+    /// Sends the decision; returns how the sign-in ended.
     pub async fn decide(
         &self,
         opened: &OpenedLogin,
         decision: Decision,
-    ) -> Result<String, WalletError> {
+    ) -> Result<DecisionStatus, WalletError> {
         let (key, _) = self.device_key_with_kid()?;
         let client = PlatformClient::new(&opened.server)?;
         let details = &opened.details;
         let id = &details.transaction_id;
-        let (name, claims, pin, face) = match decision {
-            Decision::Approve { claims, pin, face } => ("approve", claims, pin, face),
-            Decision::Decline => ("decline", Vec::new(), None, None),
-            Decision::Unable => ("unable", Vec::new(), None, None),
+        let (decided, claims, pin, face) = match decision {
+            Decision::Approve { claims, pin, face } => (WireDecision::Approve, claims, pin, face),
+            Decision::Decline => (WireDecision::Decline, Vec::new(), None, None),
+            Decision::Unable => (WireDecision::Unable, Vec::new(), None, None),
         };
-        let needs_pin = name == "approve" && details.level != "L1";
-        let needs_face = name == "approve" && details.level == "L3";
+        let approving = decided == WireDecision::Approve;
+        let needs_pin = approving && details.level >= AssuranceLevel::L2;
+        let needs_face = approving && details.level >= AssuranceLevel::L3;
         if needs_pin && pin.is_none() {
             return Err(WalletError::Input(format!(
                 "this sign-in requires {}: the PIN is needed",
@@ -156,8 +158,8 @@ impl Wallet {
                     client_id: details.client_id.clone(),
                     claims,
                     challenge: details.challenge.clone(),
-                    level: details.level.clone(),
-                    decision: name.to_owned(),
+                    level: details.level,
+                    decision: decided,
                     iat: now(),
                 },
             )

@@ -6,6 +6,7 @@
 //! OPRF evaluation of a blinded PIN and one Ed25519 verification of the PIN proof, timed
 //! the same way, so the L2 ÷ L1 ratio of the crypto alone is known beside the measured one.
 
+use cyberid_protocol::ErrorCode;
 use std::time::Instant;
 
 use clap::Args;
@@ -32,9 +33,11 @@ pub struct FloorArgs {
 }
 
 pub fn run(args: FloorArgs) -> CliResult {
-    let failed = |what: &str| Failure {
-        code: "bench_failed".into(),
-        description: format!("the crypto floor could not be measured: {what}"),
+    let failed = |what: &str| {
+        Failure::new(
+            ErrorCode::BenchFailed,
+            format!("the crypto floor could not be measured: {what}"),
+        )
     };
     let (device_key, _) = SigningKey::generate().map_err(|_| failed("device key"))?;
     let (issuer_key, _) = SigningKey::generate().map_err(|_| failed("issuer key"))?;

@@ -14,7 +14,9 @@ use cyberid_crypto::{b64, random, sha256};
 use cyberid_domain::{MIN_SELF_ENROLMENT_AGE, age_on};
 use cyberid_platform::keys::PlatformKeys;
 use cyberid_platform::rp::{CLIENT_SECRET_BASIC, Registration, register};
-use cyberid_protocol::{APPROVAL_TYP, ApprovalClaims, LoginDetails, PinResponse};
+use cyberid_protocol::{
+    APPROVAL_TYP, ApprovalClaims, Decision, ErrorCode, LoginDetails, PinResponse,
+};
 use cyberid_registry::face::live_sample;
 use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
@@ -103,11 +105,10 @@ fn failure(context: &str) -> impl Fn(reqwest::Error) -> String + '_ {
 pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
     require_local(&args.server)?;
     if mode == Mode::Token && args.hold_ms > 0 {
-        return Err(Failure {
-            code: "invalid_input".into(),
-            description:
-                "--hold-ms is for full sign-ins (bench login); bench token approves untimed".into(),
-        });
+        return Err(Failure::new(
+            ErrorCode::InvalidInput,
+            "--hold-ms is for full sign-ins (bench login); bench token approves untimed",
+        ));
     }
     // Two connections per worker (the wallet's and the page's held status request): more
     // than the default soft limit of 1,024 files at high concurrency.
@@ -472,8 +473,8 @@ async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<
                 client_id: details.client_id.clone(),
                 claims: Vec::new(),
                 challenge: details.challenge.clone(),
-                level: details.level.clone(),
-                decision: "approve".into(),
+                level: details.level,
+                decision: Decision::Approve,
                 iat: cyberid_platform::now(),
             },
         )

@@ -1,5 +1,6 @@
 //! `cyberid bench …`: bounded load tests against a platform on this machine.
 
+use cyberid_protocol::ErrorCode;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -133,10 +134,10 @@ pub(crate) fn require_local(server: &str) -> Result<(), Failure> {
     if local {
         Ok(())
     } else {
-        Err(Failure {
-            code: "invalid_input".into(),
-            description: "load tests only target this machine (http://127.0.0.1:PORT)".into(),
-        })
+        Err(Failure::new(
+            ErrorCode::InvalidInput,
+            "load tests only target this machine (http://127.0.0.1:PORT)",
+        ))
     }
 }
 
@@ -263,14 +264,14 @@ pub(crate) fn report(
     }
     let completed = measured.latencies.len();
     if completed == 0 {
-        return Err(Failure {
-            code: "bench_failed".into(),
-            description: format!(
+        return Err(Failure::new(
+            ErrorCode::BenchFailed,
+            format!(
                 "no {operation} completed ({} errors; first: {})",
                 measured.errors,
                 measured.first_error.as_deref().unwrap_or("none")
             ),
-        });
+        ));
     }
     // Below one tick of the kernel's CPU clock (10 ms) nothing was measured: no figure.
     let server_cpu = measured.server_cpu_seconds.filter(|cpu| *cpu > 0.0);

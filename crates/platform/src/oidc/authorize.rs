@@ -63,10 +63,7 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Response {
     // From here on, errors go back to the client.
     let state = params.get("state").map(str::to_owned);
     if rp.require_par {
-        let error = ApiError::bad_request(
-            "invalid_request",
-            "this client must use pushed authorization requests",
-        );
+        let error = ApiError::invalid_request("this client must use pushed authorization requests");
         return refuse(platform, &rp, &redirect_uri, state.as_deref(), &error).await;
     }
     let request = match validate(&rp, &params, &redirect_uri) {
@@ -329,7 +326,7 @@ pub fn redirect_error(
         redirect_uri,
         state,
         &[
-            ("error", error.code),
+            ("error", error.code.as_str()),
             ("error_description", &error.description),
         ],
     )
@@ -341,15 +338,11 @@ pub async fn par(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(&body)
-        .map_err(|message| ApiError::bad_request("invalid_request", message))?;
+    let params = Params::parse(&body).map_err(ApiError::invalid_request)?;
     let endpoint = format!("{}/par", platform.issuer);
     let rp = client_auth::authenticate(&platform, &headers, &params, &endpoint).await?;
     if params.get("request_uri").is_some() {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "request_uri may not be pushed",
-        ));
+        return Err(ApiError::invalid_request("request_uri may not be pushed"));
     }
     let redirect_uri = check_redirect_uri(&rp, params.get("redirect_uri"))?.to_owned();
     let request = validate(&rp, &params, &redirect_uri)?;

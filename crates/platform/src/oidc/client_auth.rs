@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use base64::Engine;
 use cyberid_crypto::constant_time_eq;
 use cyberid_crypto::jose::UnverifiedJws;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::request::Params;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, client_keys, client_secret_digest};
 use crate::server::Platform;
 
@@ -21,7 +21,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 const MAX_ASSERTION_LIFETIME: i64 = 600;
 
 pub fn invalid_client(description: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    ApiError::new(ErrorCode::InvalidClient, description)
 }
 
 /// The authenticated client, active as far as this node's cache knows (callers check a

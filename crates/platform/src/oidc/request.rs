@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use cyberid_domain::{AssuranceLevel, Claim};
 use cyberid_store::RelyingParty;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Form or query parameters, each at most once (RFC 6749 §3.1); empty values count as absent.
 #[derive(Debug, Default)]
@@ -59,7 +58,7 @@ pub struct AuthorizationRequest {
 }
 
 fn invalid(description: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_request", description)
+    ApiError::invalid_request(description)
 }
 
 /// Checks an already-authenticated client's request (redirect URI already checked).
@@ -71,8 +70,8 @@ pub fn validate(
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "unsupported_response_type",
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ));
         }
@@ -84,8 +83,8 @@ pub fn validate(
         return Err(invalid("only response_mode=query is supported"));
     }
     if params.get("request").is_some() {
-        return Err(ApiError::bad_request(
-            "request_not_supported",
+        return Err(ApiError::new(
+            ErrorCode::RequestNotSupported,
             "request objects are not supported; use pushed authorization requests",
         ));
     }
@@ -96,8 +95,8 @@ pub fn validate(
         .filter(|s| !s.is_empty())
         .collect();
     if !scope.contains(&"openid") {
-        return Err(ApiError::bad_request(
-            "invalid_scope",
+        return Err(ApiError::new(
+            ErrorCode::InvalidScope,
             "the scope must include openid",
         ));
     }
@@ -110,8 +109,8 @@ pub fn validate(
         .collect();
     if prompt.contains(&"none") {
         // Every sign-in needs the holder's wallet, so nothing can happen silently.
-        return Err(ApiError::bad_request(
-            "interaction_required",
+        return Err(ApiError::new(
+            ErrorCode::InteractionRequired,
             "signing in with Cyberspace ID always needs the holder's approval in the wallet",
         ));
     }
@@ -277,8 +276,7 @@ pub fn check_redirect_uri<'a>(
         Ok(given)
     } else {
         Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "the redirect_uri is not registered for this client",
         ))
     }

@@ -17,11 +17,11 @@ use super::{
     ACCESS_TOKEN_LIFETIME_SECONDS, CODE_LIFETIME_SECONDS, ID_TOKEN_LIFETIME_SECONDS,
     VERIFIED_CLAIM, client_auth,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::server::Platform;
 
 fn invalid_grant(description: &str) -> ApiError {
-    ApiError::bad_request("invalid_grant", description)
+    ApiError::new(ErrorCode::InvalidGrant, description)
 }
 
 pub async fn token(
@@ -29,28 +29,24 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(&body)
-        .map_err(|message| ApiError::bad_request("invalid_request", message))?;
+    let params = Params::parse(&body).map_err(ApiError::invalid_request)?;
     let endpoint = format!("{}/token", platform.issuer);
     let rp = client_auth::authenticate(&platform, &headers, &params, &endpoint).await?;
     match params.get("grant_type") {
         Some("authorization_code") => {}
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "unsupported_grant_type",
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedGrantType,
                 "only the authorization_code grant is supported",
             ));
         }
         None => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "grant_type is required",
-            ));
+            return Err(ApiError::invalid_request("grant_type is required"));
         }
     }
     let code = params
         .get("code")
-        .ok_or_else(|| ApiError::bad_request("invalid_request", "code is required"))?;
+        .ok_or_else(|| ApiError::invalid_request("code is required"))?;
     let id = check_authorization_code(&platform, code)
         .ok_or_else(|| invalid_grant("the code is not valid"))?;
     let now = crate::now();
@@ -225,8 +221,8 @@ fn well_formed_verifier(verifier: &str) -> bool {
 
 /// RFC 7636 S256: base64url(SHA-256(verifier)) must equal the challenge.
 fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), ApiError> {
-    let verifier = verifier
-        .ok_or_else(|| ApiError::bad_request("invalid_request", "code_verifier is required"))?;
+    let verifier =
+        verifier.ok_or_else(|| ApiError::invalid_request("code_verifier is required"))?;
     if !well_formed_verifier(verifier) || b64::encode(sha256(verifier.as_bytes())) != challenge {
         return Err(invalid_grant("PKCE verification failed"));
     }

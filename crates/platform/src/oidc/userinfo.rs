@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 
 use super::VERIFIED_CLAIM;
 use super::subject::{claim_values, pairwise_subject};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::server::Platform;
 
 fn invalid_token(description: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", description).with_challenge(format!(
+    ApiError::new(ErrorCode::InvalidToken, description).with_challenge(format!(
         "Bearer error=\"invalid_token\", error_description=\"{description}\""
     ))
 }
@@ -26,10 +26,10 @@ pub async fn userinfo(
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "a Bearer access token is required",
             )
+            .with_status(StatusCode::UNAUTHORIZED)
             .with_challenge("Bearer")
         })?;
     let now = crate::now();
