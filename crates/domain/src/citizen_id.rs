@@ -5,8 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::{Date, Month};
 
-use crate::person::Sex;
 use crate::region::Province;
+use crate::sex::Sex;
 
 /// ISO 7064 MOD 11-2 weights for the first 17 characters (2^(17-i) mod 11).
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];

@@ -23,6 +23,7 @@ pub mod level;
 pub mod network_number;
 pub mod person;
 pub mod region;
+pub mod sex;
 
 pub use age::{AgePredicates, MIN_SELF_ENROLMENT_AGE, age_on};
 pub use citizen_id::{CitizenIdError, CitizenIdNumber};
@@ -32,6 +33,7 @@ pub use level::AssuranceLevel;
 pub use network_number::{NetworkNumber, NetworkNumberError};
 pub use person::{
     FACE_DIMS, FaceTemplate, FaceTemplateError, PersonName, PersonNameError, PersonRecord,
-    PersonRecordError, Sex,
+    PersonRecordError,
 };
 pub use region::{PROVINCES, Province};
+pub use sex::Sex;

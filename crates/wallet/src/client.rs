@@ -8,7 +8,7 @@ use cyberid_protocol::{
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::WalletError;
+use crate::error::WalletError;
 
 pub struct PlatformClient {
     base: String,

@@ -10,7 +10,9 @@ use cyberid_protocol::{
     WalletProofClaims,
 };
 
-use crate::{PlatformClient, Wallet, WalletError, now};
+use crate::client::PlatformClient;
+use crate::error::WalletError;
+use crate::wallet::{Wallet, now};
 
 /// A sign-in the wallet has opened.
 pub struct OpenedLogin {
