@@ -15,5 +15,5 @@ mod wallet;
 
 pub use client::PlatformClient;
 pub use error::WalletError;
-pub use login::{Decision, OpenedLogin, parse_login_reference};
+pub use login::{Decision, OpenedLogin, parse_login_reference, sign_approval};
 pub use wallet::{EnrolmentInput, Wallet, WalletView, enrol_device};

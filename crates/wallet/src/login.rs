@@ -64,6 +64,31 @@ pub fn parse_login_reference(reference: &str) -> Result<(String, String), Wallet
     Ok((server.to_owned(), id.to_owned()))
 }
 
+/// The device key's signed decision on a sign-in (`typ` [`APPROVAL_TYP`]): bound to the
+/// sign-in, its client and challenge, the level proved and the claims released, and dated
+/// now. `key` carries the device key's thumbprint as `kid`.
+pub fn sign_approval(
+    key: &SigningKey,
+    details: &LoginDetails,
+    decision: WireDecision,
+    level: AssuranceLevel,
+    claims: Vec<String>,
+) -> Result<String, WalletError> {
+    key.sign_jwt(
+        APPROVAL_TYP,
+        &ApprovalClaims {
+            txn: details.transaction_id.clone(),
+            client_id: details.client_id.clone(),
+            claims,
+            challenge: details.challenge.clone(),
+            level,
+            decision,
+            iat: now(),
+        },
+    )
+    .map_err(|e| WalletError::Storage(e.to_string()))
+}
+
 impl Wallet {
     fn device_key_with_kid(&self) -> Result<(SigningKey, String), WalletError> {
         let file = self.storage.load()?.ok_or(WalletError::NotEnrolled)?;
@@ -152,20 +177,7 @@ impl Wallet {
                 "this sign-in requires L3: a face sample is needed".into(),
             ));
         }
-        let approval = key
-            .sign_jwt(
-                APPROVAL_TYP,
-                &ApprovalClaims {
-                    txn: id.clone(),
-                    client_id: details.client_id.clone(),
-                    claims,
-                    challenge: details.challenge.clone(),
-                    level: details.level,
-                    decision: decided,
-                    iat: now(),
-                },
-            )
-            .map_err(|e| WalletError::Storage(e.to_string()))?;
+        let approval = sign_approval(&key, details, decided, details.level, claims)?;
         // The PIN key comes from a fresh OPRF evaluation, which the platform counts; the
         // evaluation carries the approval, which the platform checks once, there.
         let pin_key = match (needs_pin, pin) {

@@ -14,9 +14,7 @@ use cyberid_crypto::{b64, random, sha256};
 use cyberid_domain::{MIN_SELF_ENROLMENT_AGE, age_on};
 use cyberid_platform::keys::PlatformKeys;
 use cyberid_platform::rp::{CLIENT_SECRET_BASIC, Registration, register};
-use cyberid_protocol::{
-    APPROVAL_TYP, ApprovalClaims, Decision, ErrorCode, LoginDetails, PinResponse,
-};
+use cyberid_protocol::{Decision, ErrorCode, LoginDetails, PinResponse};
 use cyberid_registry::face::live_sample;
 use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
@@ -465,20 +463,9 @@ async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<
         .json()
         .await
         .map_err(failure("open"))?;
-    let approval = key
-        .sign_jwt(
-            APPROVAL_TYP,
-            &ApprovalClaims {
-                txn: id.clone(),
-                client_id: details.client_id.clone(),
-                claims: Vec::new(),
-                challenge: details.challenge.clone(),
-                level: details.level,
-                decision: Decision::Approve,
-                iat: cyberid_platform::now(),
-            },
-        )
-        .map_err(|e| e.to_string())?;
+    let approval =
+        cyberid_wallet::sign_approval(key, &details, Decision::Approve, details.level, Vec::new())
+            .map_err(|e| e.to_string())?;
     let pin_key = match context.level {
         Level::L1 => None,
         Level::L2 => {
