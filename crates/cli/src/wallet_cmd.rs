@@ -303,7 +303,12 @@ async fn approve(
         );
         println!("Level: {}", details.level);
         println!(
-            "It will learn that you are real-name verified, and a number that identifies you to it only."
+            "It will learn that you are real-name verified, and {}.",
+            cyberid_protocol::subject_scope(
+                &details.rp_name,
+                &details.sector,
+                &details.subject_shared_with
+            )
         );
         for claim in &details.claims {
             let remembered = if opened.consented.contains(&claim.name) {

@@ -420,6 +420,8 @@ pub async fn details(
         challenge: challenge(&platform, &login.id),
         expires_at: login.expires_at,
         force_consent: request.force_consent,
+        sector: rp.sector,
+        subject_shared_with: Vec::new(),
     }))
 }
 

@@ -179,6 +179,35 @@ pub struct LoginDetails {
     pub expires_at: i64,
     /// `prompt=consent`: ask the holder even for claims agreed to before.
     pub force_consent: bool,
+    /// The sector whose services all see the same subject for the holder (by default the
+    /// host of the service's redirect URIs).
+    #[serde(default)]
+    pub sector: String,
+    /// The other services of that sector, by name: they see the same subject. Empty when
+    /// the subject is this service's alone.
+    #[serde(default)]
+    pub subject_shared_with: Vec<String>,
+}
+
+/// Who can recognise the holder by the subject a service receives, in words: the service
+/// alone, or every service of its sector, named. The login page and the wallet say the same.
+pub fn subject_scope(rp_name: &str, sector: &str, shared_with: &[String]) -> String {
+    match shared_with {
+        [] => format!("a number that identifies you to {rp_name} only"),
+        others => format!(
+            "a number that {rp_name} shares with the other services of {sector} ({}): they all see the same number",
+            join_names(others)
+        ),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_names(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +346,24 @@ pub const REVOKE_CONSENT_PATH: &str = "/api/v1/wallet/consents/revoke";
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_subject_scope_names_everyone_who_shares_it() {
+        assert_eq!(
+            subject_scope("Shop", "shop.example", &[]),
+            "a number that identifies you to Shop only"
+        );
+        let shared = subject_scope(
+            "Shop",
+            "127.0.0.1",
+            &["Tax Office".into(), "Library".into(), "Clinic".into()],
+        );
+        assert_eq!(
+            shared,
+            "a number that Shop shares with the other services of 127.0.0.1 (Tax Office, Library and Clinic): they all see the same number"
+        );
+        assert!(subject_scope("A", "s", &["B".into()]).contains("of s (B): they"));
+    }
 
     #[test]
     fn a_wallet_link_carries_its_login_page_url_back() {
