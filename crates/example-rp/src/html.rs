@@ -83,7 +83,7 @@ padding:0 1rem;line-height:1.5}header a{font-weight:bold;text-decoration:none;co
 label{display:block;margin:.5rem 0}input{display:block;padding:.3rem;width:16rem}\
 button,.button{padding:.4rem .9rem;font-size:1rem}\
 .button{display:inline-block;border:1px solid #555;border-radius:4px;text-decoration:none;\
-color:#fff;background:#b3261e}.error{color:#b3261e}\
+color:#fff;background:#b3261e}.error{color:#b3261e}.muted{color:#555}\
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}";
 
 /// `/` for a visitor who is not signed in, optionally after a failed password attempt.
@@ -106,7 +106,9 @@ pub fn sign_in_page(status: StatusCode, error: Option<&str>, username: &str) -> 
          <button type=\"submit\" id=\"password-signin\">Sign in</button>\n\
          </form>\n\
          <p>or</p>\n\
-         <p><a class=\"button\" id=\"cyberid-signin\" href=\"/auth/cyberid\">Sign in with Cyberspace ID</a></p>",
+         <p><a class=\"button\" id=\"cyberid-signin\" href=\"/auth/cyberid\">Sign in with Cyberspace ID</a></p>\n\
+         <p class=\"muted\">At a higher level: <a id=\"cyberid-signin-l2\" href=\"/auth/cyberid?level=2\">with your PIN (L2)</a> · \
+         <a id=\"cyberid-signin-l3\" href=\"/auth/cyberid?level=3\">with your PIN and face (L3)</a></p>",
         service = escape(SERVICE_NAME),
         username = escape(username),
     );

@@ -315,8 +315,31 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     see_other("/", Some(session::clear_cookie(state.0.secure_cookies)))
 }
 
-async fn start_cyberid(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `?level=2` or `?level=3`: a sign-in at that Cyberspace ID level (PIN; PIN and face).
+#[derive(Deserialize)]
+struct StartQuery {
+    level: Option<String>,
+}
+
+/// The `acr` value for a level asked on the start page; `Err` for an unknown one.
+fn requested_acr(level: Option<&str>) -> Result<Option<Vec<String>>, String> {
+    match level {
+        None | Some("") => Ok(None),
+        Some(level @ ("1" | "2" | "3")) => Ok(Some(vec![format!("urn:cyberid:acr:l{level}")])),
+        Some(_) => Err("level must be 1, 2 or 3".into()),
+    }
+}
+
+async fn start_cyberid(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<StartQuery>,
+) -> Response {
     let inner = &state.0;
+    let acr_values = match requested_acr(query.level.as_deref()) {
+        Ok(acr_values) => acr_values,
+        Err(message) => return html::error_page(StatusCode::BAD_REQUEST, &message, None, None),
+    };
     let provider = match inner.oidc.provider(false).await {
         Ok(provider) => provider,
         Err(e) => {
@@ -329,7 +352,9 @@ async fn start_cyberid(State(state): State<AppState>, headers: HeaderMap) -> Res
             );
         }
     };
-    let (url, pending) = inner.oidc.authorization_request(&provider);
+    let (url, pending) = inner
+        .oidc
+        .authorization_request(&provider, acr_values.as_deref());
     // Keep a live session (a password user may switch), otherwise start one.
     let pending = match session::cookie(&headers) {
         Some(token) => match inner.sessions.set_pending(&token, pending) {

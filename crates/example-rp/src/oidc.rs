@@ -287,7 +287,13 @@ impl Oidc {
     }
 
     /// The authorization URL to send the browser to, and what the callback will need.
-    pub fn authorization_request(&self, provider: &Provider) -> (String, PendingLogin) {
+    /// `acr_values`, when given, replace the configured ones (a page that needs a higher
+    /// level asks for it).
+    pub fn authorization_request(
+        &self,
+        provider: &Provider,
+        acr_values: Option<&[String]>,
+    ) -> (String, PendingLogin) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = provider
             .client
@@ -300,7 +306,7 @@ impl Oidc {
         for scope in &self.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        for acr in &self.acr_values {
+        for acr in acr_values.unwrap_or(&self.acr_values) {
             request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
         }
         let (url, state, nonce) = request.url();

@@ -68,6 +68,38 @@ async fn authorization_request_carries_pkce_state_nonce_and_scopes() {
     drop(provider);
 }
 
+/// The start page's higher-level links ask for exactly that level; an unknown level is a
+/// clear refusal, not a sign-in at some other level.
+#[tokio::test]
+async fn a_sign_in_may_ask_for_a_higher_level() {
+    let (issuer, _provider) = start_provider().await;
+    let rp = start_rp(&issuer).await;
+    let home = get_page(&rp, "/", None).await.text().await.unwrap();
+    for level in ["2", "3"] {
+        let path = format!("/auth/cyberid?level={level}");
+        assert!(home.contains(&format!("href=\"{path}\"")), "{home}");
+        let response = get_page(&rp, &path, None).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let params: HashMap<String, String> = Url::parse(&location(&response))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        assert_eq!(params["acr_values"], format!("urn:cyberid:acr:l{level}"));
+    }
+    for bad in ["4", "L2", "urn:cyberid:acr:l2"] {
+        let response = get_page(&rp, &format!("/auth/cyberid?level={bad}"), None).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("level must be 1, 2 or 3")
+        );
+    }
+}
+
 #[tokio::test]
 async fn full_sign_in_with_es256_id_token_and_userinfo() {
     let (issuer, provider) = start_provider().await;
