@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use cyberid_platform::Overrides;
 
-use crate::store_args::load_settings;
+use crate::store_args::{config_file, load_settings};
 use crate::{CliResult, print_json};
 
 #[derive(Args)]
@@ -20,7 +20,7 @@ enum ConfigCommand {
     /// TOML with secrets redacted; fails naming the first unknown or bad key.
     Check {
         /// Settings file (TOML; see docs/settings.md).
-        #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE")]
+        #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE", value_parser = config_file)]
         config: Option<PathBuf>,
         /// Print one JSON object instead of TOML.
         #[arg(long)]

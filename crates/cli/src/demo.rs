@@ -14,7 +14,7 @@ use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, Wallet};
 
-use crate::store_args::load_settings;
+use crate::store_args::{config_file, load_settings};
 use crate::{CliResult, Failure};
 
 #[derive(Args)]
@@ -24,7 +24,7 @@ pub struct DemoArgs {
     data: Option<PathBuf>,
     /// Settings file (TOML; see docs/settings.md); the demo's store is always the embedded
     /// one in its data directory.
-    #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE", value_parser = config_file)]
     config: Option<PathBuf>,
     /// Where the platform listens [setting server.listen, CYBERID_LISTEN; default
     /// 127.0.0.1:8080].

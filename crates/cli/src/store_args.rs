@@ -15,7 +15,7 @@ use crate::Failure;
 #[derive(Args, Clone, Debug)]
 pub struct StoreArgs {
     /// Settings file (TOML; see docs/settings.md); the environment and flags override it.
-    #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE", value_parser = config_file)]
     pub config: Option<PathBuf>,
     /// Data directory: platform keys and, without --database-url, the SQLite database
     /// [setting store.data, CYBERID_DATA; default cyberid-data].
@@ -61,8 +61,15 @@ impl StoreArgs {
     }
 }
 
+/// `--config FILE` as given; empty (`CYBERID_CONFIG=`) means no file, as an empty setting
+/// variable means unset.
+pub fn config_file(value: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(value))
+}
+
 /// Defaults, then `file`, then this process's `CYBERID_*` environment, then `flags`.
 pub fn load_settings(file: Option<&Path>, flags: &Overrides) -> Result<Settings, Failure> {
+    let file = file.filter(|path| !path.as_os_str().is_empty());
     Settings::load(file, environment()?.into_iter(), flags).map_err(invalid_settings)
 }
 

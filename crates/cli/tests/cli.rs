@@ -590,6 +590,12 @@ fn config_check_prints_the_layered_settings_and_names_bad_keys() {
         &[("CYBERID_LOCKOUT_PIN_ATTEMPTS", "none")],
     );
     refused_with(&output, "CYBERID_LOCKOUT_PIN_ATTEMPTS");
+    // An empty CYBERID_CONFIG names no file, as an empty setting variable sets nothing.
+    let defaults = cyberid_with_env(
+        &["config", "check", "--json"],
+        &[("CYBERID_CONFIG", ""), ("CYBERID_DATA", "")],
+    );
+    assert_eq!(json_of(&defaults)["store"]["data"], "cyberid-data");
     let output = cyberid(&["config", "check", "--config", "/nonexistent.toml", "--json"]);
     refused_with(&output, "/nonexistent.toml");
 }
