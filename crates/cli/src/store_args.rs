@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use cyberid_platform::settings::SETTINGS;
+use cyberid_platform::settings::{SETTINGS, misspelt_variables};
 use cyberid_platform::{Overrides, Secret, Settings};
 use cyberid_store::Durability;
 
@@ -70,7 +70,11 @@ pub fn config_file(value: &str) -> Result<PathBuf, std::convert::Infallible> {
 /// Defaults, then `file`, then this process's `CYBERID_*` environment, then `flags`.
 pub fn load_settings(file: Option<&Path>, flags: &Overrides) -> Result<Settings, Failure> {
     let file = file.filter(|path| !path.as_os_str().is_empty());
-    Settings::load(file, environment()?.into_iter(), flags).map_err(invalid_settings)
+    let environment = environment()?;
+    for name in misspelt_variables(environment.iter().map(|(name, _)| name.as_str())) {
+        tracing::warn!("{name} is not a setting and is ignored (see docs/settings.md)");
+    }
+    Settings::load(file, environment.into_iter(), flags).map_err(invalid_settings)
 }
 
 fn invalid_settings(error: impl std::fmt::Display) -> Failure {

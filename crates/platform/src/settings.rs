@@ -841,6 +841,21 @@ fn merge_env(
     Ok(())
 }
 
+/// Of `names`, those that look like a setting's variable (`CYBERID_<SECTION>_…`) but are
+/// none, most likely misspelt: loading ignores them like any other command's variable, so a
+/// command may warn about them.
+pub fn misspelt_variables<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    names
+        .filter(|name| {
+            SECTIONS.iter().any(|(section, _)| {
+                name.strip_prefix("CYBERID_")
+                    .and_then(|rest| rest.strip_prefix(section.to_uppercase().as_str()))
+                    .is_some_and(|rest| rest.starts_with('_'))
+            }) && !SETTINGS.iter().any(|setting| setting.env == *name)
+        })
+        .collect()
+}
+
 fn out_of_range(key: &'static str, message: impl Into<String>) -> SettingsError {
     SettingsError::OutOfRange {
         key,
@@ -927,7 +942,8 @@ pub fn reference() -> String {
          sections and keys below; an unknown key is an error;\n\
          3. environment variables, one per setting (below); an empty value counts as unset,\n   \
          and `CYBERID_*` variables that are not settings are left to the commands they\n   \
-         belong to (`CYBERID_WALLET`, `CYBERID_SERVER`, `CYBERID_PIN`, `CYBERID_LOG`);\n\
+         belong to (`CYBERID_WALLET`, `CYBERID_SERVER`, `CYBERID_PIN`, `CYBERID_LOG`), but\n   \
+         one named like a setting (`CYBERID_SIGN_IN_…`) that is none draws a warning;\n\
          4. command-line flags (`--listen`, `--issuer`, `--data`, `--database-url`,\n   \
          `--pool-size`, `--durability`).\n\
          \n\
@@ -1141,6 +1157,28 @@ mod tests {
         ];
         let settings = Settings::load(None, env(&vars), &Overrides::default()).unwrap();
         assert_eq!(settings, Settings::default());
+    }
+
+    #[test]
+    fn variables_named_like_settings_that_are_none_are_found() {
+        let names = [
+            "CYBERID_SIGN_IN_LIFETIM_SECONDS",
+            "CYBERID_SIGN_IN_LIFETIME_SECONDS",
+            "CYBERID_STORE_DATA",
+            "CYBERID_SERVER",
+            "CYBERID_SERVER_LISTEN",
+            "CYBERID_FACES_THRESHOLD",
+            "CYBERID_LOG",
+            "CYBERID_DATA",
+        ];
+        assert_eq!(
+            misspelt_variables(names.into_iter()),
+            [
+                "CYBERID_SIGN_IN_LIFETIM_SECONDS",
+                "CYBERID_STORE_DATA",
+                "CYBERID_SERVER_LISTEN"
+            ]
+        );
     }
 
     #[test]
