@@ -120,7 +120,8 @@ pub async fn run(args: AdminArgs) -> CliResult {
                         .map_err(|e| Failure::from(format!("cannot read {}: {e}", path.display())))
                 })
                 .transpose()?;
-            let keys = PlatformKeys::load(&store.data)?;
+            let settings = store.settings()?;
+            let keys = PlatformKeys::load(&settings.store.data)?;
             let registration = Registration {
                 name,
                 redirect_uris,
@@ -133,7 +134,7 @@ pub async fn run(args: AdminArgs) -> CliResult {
             };
             let (rp, shown) = register(&keys, &registration, cyberid_platform::now())
                 .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
-            let db = cyberid_store::open(&store.location()).await?;
+            let db = cyberid_store::open(&settings.store.location()).await?;
             db.insert_relying_party(&rp).await?;
             if json {
                 print_json(&shown);
@@ -146,7 +147,7 @@ pub async fn run(args: AdminArgs) -> CliResult {
             }
         }
         RpCommand::List { store, json } => {
-            let db = cyberid_store::open(&store.location()).await?;
+            let db = cyberid_store::open(&store.settings()?.store.location()).await?;
             let rps = db.relying_parties().await?;
             let listed: Vec<_> = rps
                 .iter()
@@ -198,7 +199,7 @@ async fn set_suspended(
     suspended: bool,
     json: bool,
 ) -> CliResult {
-    let db = cyberid_store::open(&store.location()).await?;
+    let db = cyberid_store::open(&store.settings()?.store.location()).await?;
     if !db.set_relying_party_suspended(client_id, suspended).await? {
         return Err(Failure::new(
             ErrorCode::NotFound,

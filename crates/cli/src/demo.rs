@@ -9,12 +9,12 @@ use clap::Args;
 use cyberid_crypto::jose::VerifyingKey;
 use cyberid_crypto::sd_jwt::{self, KeyBindingCheck};
 use cyberid_domain::{Claim, MIN_SELF_ENROLMENT_AGE, PersonRecord, age_on};
-use cyberid_platform::PlatformConfig;
+use cyberid_platform::Overrides;
 use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
-use cyberid_store::{Durability, StoreLocation};
 use cyberid_wallet::{EnrolmentInput, Wallet};
 
+use crate::store_args::{config_file, load_settings};
 use crate::{CliResult, Failure};
 
 #[derive(Args)]
@@ -22,8 +22,14 @@ pub struct DemoArgs {
     /// Where to keep the demo's data (default: a new temporary directory).
     #[arg(long)]
     data: Option<PathBuf>,
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Settings file (TOML; see docs/settings.md); the demo's store is always the embedded
+    /// one in its data directory.
+    #[arg(long, env = "CYBERID_CONFIG", value_name = "FILE", value_parser = config_file)]
+    config: Option<PathBuf>,
+    /// Where the platform listens [setting server.listen, CYBERID_LISTEN; default
+    /// 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Where the example service (a relying party) listens.
     #[arg(long, default_value = "127.0.0.1:8081")]
     rp_listen: SocketAddr,
@@ -36,6 +42,11 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> CliResult {
+    let flags = Overrides {
+        listen: args.listen,
+        ..Overrides::default()
+    };
+    let mut settings = load_settings(args.config.as_deref(), &flags)?;
     let temporary;
     let data = match args.data {
         Some(dir) => dir,
@@ -45,6 +56,11 @@ pub async fn run(args: DemoArgs) -> CliResult {
         }
     };
     std::fs::create_dir_all(&data)?;
+    // The demo imports its registry into the embedded store in its own directory, so the
+    // platform must serve from there, whatever a file or the environment says.
+    settings.store.data = data.clone();
+    settings.store.database_url = None;
+    let store_location = settings.store.location();
     let registry_file = data.join("registry.tsv");
     let people = args.people.max(10);
     println!(
@@ -53,10 +69,6 @@ pub async fn run(args: DemoArgs) -> CliResult {
     );
     cyberid_registry::generate::write_registry(&registry_file, people, 2026)?;
 
-    let store_location = StoreLocation::Sqlite {
-        data_dir: data.clone(),
-        durability: Durability::Full,
-    };
     let store = cyberid_store::open(&store_location).await?;
     let mut batch = Vec::new();
     for record in open_registry_file(&registry_file)? {
@@ -66,20 +78,9 @@ pub async fn run(args: DemoArgs) -> CliResult {
     drop(store);
 
     println!("2. Platform (embedded SQLite in {})", data.display());
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let config = PlatformConfig::new(data.clone(), store_location);
-    let server = tokio::spawn(cyberid_platform::serve(config, args.listen, move |url| {
-        let _ = ready_tx.send(url.to_owned());
-    }));
-    let url = match ready_rx.await {
-        Ok(url) => url,
-        Err(_) => {
-            return Err(match server.await {
-                Ok(Err(e)) => Failure::from(e),
-                _ => Failure::from("the platform did not start"),
-            });
-        }
-    };
+    let bound = cyberid_platform::bind(settings).await?;
+    let url = bound.url.clone();
+    let server = tokio::spawn(bound.serve(cyberid_platform::server::shutdown_signal()));
     println!("   listening on {url}");
 
     let today = time::OffsetDateTime::now_utc().date();
@@ -166,13 +167,10 @@ pub async fn run(args: DemoArgs) -> CliResult {
         cyberid_platform::now(),
     )
     .map_err(Failure::from)?;
-    cyberid_store::open(&StoreLocation::Sqlite {
-        data_dir: data.clone(),
-        durability: Durability::Full,
-    })
-    .await?
-    .insert_relying_party(&rp)
-    .await?;
+    cyberid_store::open(&store_location)
+        .await?
+        .insert_relying_party(&rp)
+        .await?;
     example.set_client(
         registered.client_id.clone(),
         registered.client_secret.clone().unwrap_or_default(),

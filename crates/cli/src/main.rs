@@ -4,6 +4,7 @@
 
 mod admin;
 mod bench;
+mod config_cmd;
 mod demo;
 mod registry_cmd;
 mod serve;
@@ -39,6 +40,8 @@ enum Command {
     Wallet(wallet_cmd::WalletArgs),
     /// Operator commands: relying parties.
     Admin(admin::AdminArgs),
+    /// Settings: check a settings file and the environment, print the result.
+    Config(config_cmd::ConfigArgs),
     /// Population registry tools: synthetic data, import, camera simulation.
     Registry(registry_cmd::RegistryArgs),
     /// Start a platform on the embedded store with a synthetic registry and enrol a demo citizen.
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Wallet(args) => (args.json(), "warn"),
         Command::Registry(args) => (args.json(), "warn"),
         Command::Admin(args) => (args.json(), "warn"),
+        Command::Config(args) => (args.json(), "warn"),
         Command::Bench(args) => (args.json(), "warn"),
     };
     init_logging(log_level);
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
             Command::Wallet(args) => wallet_cmd::run(args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Config(args) => config_cmd::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }

@@ -203,7 +203,9 @@ async fn import(
 ) -> Result<ImportSummary, Failure> {
     // An import is idempotent (upserts), so a power cut mid-import is repaired by running
     // it again: skip the per-commit fsync.
-    let store = cyberid_store::open(&store_args.location_with(Durability::Normal)).await?;
+    let mut settings = store_args.settings()?;
+    settings.store.durability = Durability::Normal;
+    let store = cyberid_store::open(&settings.store.location()).await?;
     let reader = open_registry_file(file)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<RegistryChunk>(2);
     let producer = tokio::task::spawn_blocking(move || {

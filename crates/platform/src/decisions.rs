@@ -1,32 +1,29 @@
 //! Login pages waiting for the wallet's decision.
 //!
 //! The login page asks `/login/{id}/status?wait=1` and the node holds the request until the
-//! sign-in is decided or expires, or `decision_wait` (25 s) passes. A holder takes seconds to
-//! scan and approve; polling once a second cost a sign-in an HTTP exchange and a store read
-//! per second of that, more than the sign-in itself.
+//! sign-in is decided or expires, or `sign_in.decision_wait_seconds` (25 s) pass. A holder
+//! takes seconds to scan and approve; polling once a second cost a sign-in an HTTP exchange
+//! and a store read per second of that, more than the sign-in itself.
 //!
 //! A decision taken on this node wakes its waiters at once. One taken on another node
 //! sharing the store (behind a load balancer, the wallet's request and the browser's rarely
-//! meet on one node) is found by the node asking the store every `decision_recheck` (0.5 s)
-//! which of the sign-ins it holds pages for have ended, all in one call. PostgreSQL's `LISTEN`/`NOTIFY`
-//! would be immediate, but a committing transaction that notified holds a lock shared by the
-//! whole database cluster until its commit is on disk: every approval on every node would
-//! commit one after the other.
+//! meet on one node) is found by the node asking the store every
+//! `sign_in.decision_recheck_ms` (0.5 s) which of the sign-ins it holds pages for have ended,
+//! all in one call. PostgreSQL's `LISTEN`/`NOTIFY` would be immediate, but a committing
+//! transaction that notified holds a lock shared by the whole database cluster until its
+//! commit is on disk: every approval on every node would commit one after the other.
 //!
-//! Held requests are bounded: at most [`MAX_WAITERS_PER_SIGN_IN`] per sign-in and
-//! [`MAX_WAITERS`] per node; beyond, the status is answered at once, and the page asks again
-//! a second later, as it did before it could wait.
+//! Held requests are bounded: at most `sign_in.max_waiting_per_sign_in` (4: a login page,
+//! perhaps open in a second tab or after a reload; more is not a browser's) per sign-in and
+//! `sign_in.max_waiting_requests` (100,000: each costs a connection and a few hundred bytes)
+//! per node; beyond, the status is answered at once, and the page asks again a second
+//! later, as it did before it could wait.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
-
-/// A login page, perhaps open in a second tab or after a reload: more is not a browser's.
-pub const MAX_WAITERS_PER_SIGN_IN: usize = 4;
-/// Held requests per node: each costs a connection and a few hundred bytes.
-pub const MAX_WAITERS: usize = 100_000;
 
 /// A sign-in with waiters: how to wake them, and how many there are (counted explicitly:
 /// the entry goes when the count reaches zero, under the map's lock).
@@ -42,9 +39,11 @@ struct Waiting {
     total: usize,
 }
 
-#[derive(Default)]
 pub struct DecisionWatch {
     waiting: Mutex<Waiting>,
+    /// Held requests per node, and per sign-in.
+    max_waiting: usize,
+    max_waiting_per_sign_in: usize,
     closing: AtomicBool,
     /// Whether the task that looks for other nodes' decisions runs (started with the first
     /// waiter).
@@ -67,12 +66,22 @@ impl Waiter<'_> {
 }
 
 impl DecisionWatch {
+    pub fn new(max_waiting: usize, max_waiting_per_sign_in: usize) -> Self {
+        Self {
+            waiting: Mutex::default(),
+            max_waiting,
+            max_waiting_per_sign_in,
+            closing: AtomicBool::new(false),
+            checking: AtomicBool::new(false),
+        }
+    }
+
     /// Registers interest in `id`, unless the sign-in or the node already has as many
     /// waiters as allowed. Take it (and enable its `notified()`) before reading the status,
     /// so that a decision between the read and the wait is not missed.
     pub fn wait_for(&self, id: &str) -> Option<Waiter<'_>> {
         let mut waiting = self.lock();
-        if waiting.total >= MAX_WAITERS {
+        if waiting.total >= self.max_waiting {
             return None;
         }
         let watched = waiting
@@ -82,7 +91,7 @@ impl DecisionWatch {
                 notify: Arc::new(Notify::new()),
                 waiters: 0,
             });
-        if watched.waiters >= MAX_WAITERS_PER_SIGN_IN {
+        if watched.waiters >= self.max_waiting_per_sign_in {
             return None;
         }
         watched.waiters += 1;
@@ -152,10 +161,27 @@ impl Drop for Waiter<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::settings::SignInSettings;
+
+    /// The bounds a node has by default.
+    const MAX_WAITERS: usize = 100_000;
+    const MAX_WAITERS_PER_SIGN_IN: usize = 4;
+
+    fn watch() -> DecisionWatch {
+        let defaults = SignInSettings::default();
+        assert_eq!(
+            (
+                defaults.max_waiting_requests,
+                defaults.max_waiting_per_sign_in
+            ),
+            (MAX_WAITERS, MAX_WAITERS_PER_SIGN_IN)
+        );
+        DecisionWatch::new(MAX_WAITERS, MAX_WAITERS_PER_SIGN_IN)
+    }
 
     #[tokio::test]
     async fn a_decision_wakes_every_waiter_and_the_entry_goes_with_the_last() {
-        let watch = DecisionWatch::default();
+        let watch = watch();
         let (first, second) = (watch.wait_for("a").unwrap(), watch.wait_for("a").unwrap());
         let other = watch.wait_for("b").unwrap();
         assert_eq!(watch.waiting_for("a"), 2);
@@ -185,7 +211,7 @@ mod tests {
     /// bound) `wait_for` refuses, and a place freed is taken again.
     #[test]
     fn a_node_holds_at_most_its_bound_of_waiters() {
-        let watch = DecisionWatch::default();
+        let watch = watch();
         let sign_ins = MAX_WAITERS / MAX_WAITERS_PER_SIGN_IN;
         let mut held = Vec::with_capacity(MAX_WAITERS);
         for n in 0..sign_ins {
@@ -206,7 +232,7 @@ mod tests {
     /// last, whatever the order.
     #[test]
     fn waiters_dropped_together_leave_nothing_behind() {
-        let watch = DecisionWatch::default();
+        let watch = watch();
         for _ in 0..200 {
             let waiters: Vec<_> = (0..MAX_WAITERS_PER_SIGN_IN)
                 .map(|_| watch.wait_for("a").unwrap())
@@ -223,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_sign_in_has_a_bounded_number_of_waiters() {
-        let watch = DecisionWatch::default();
+        let watch = watch();
         let held: Vec<_> = (0..MAX_WAITERS_PER_SIGN_IN)
             .map(|_| watch.wait_for("a").unwrap())
             .collect();
@@ -238,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_wakes_waiters_and_is_remembered() {
-        let watch = DecisionWatch::default();
+        let watch = watch();
         let waiter = watch.wait_for("a").unwrap();
         {
             let woken = waiter.notified();

@@ -31,8 +31,6 @@ const TICKET_PURPOSE: &str = "enrolment-ticket";
 /// Fresh random network numbers collide with odds below 1e-6 even at 1.4e9 accounts;
 /// a handful of draws is plenty.
 const NUMBER_ATTEMPTS: usize = 8;
-/// How far the `iat` of an enrolment proof may be from the platform's clock.
-const PROOF_MAX_SKEW_SECONDS: u64 = 600;
 
 /// `POST /api/v1/enrolments/start`
 pub async fn start(
@@ -45,7 +43,7 @@ pub async fn start(
         .pin_oprf
         .evaluate(&pin_key_id, &request.blinded_pin)
         .map_err(|e| ApiError::invalid_request(format!("blinded_pin: {e}")))?;
-    let lifetime = platform.config.enrolment_ticket_seconds;
+    let lifetime = platform.settings.credential.enrolment_ticket_seconds;
     Ok(Json(EnrolmentStartResponse {
         ticket: Ticket::new(pin_key_id, crate::now() + lifetime).encode(&platform),
         evaluated_pin,
@@ -60,7 +58,14 @@ pub async fn enrol(
 ) -> Result<(StatusCode, Json<EnrolmentResponse>), ApiError> {
     let ticket = check_ticket(&platform, &request.ticket)?;
     let device_key = check_device_key(&request.device_key)?;
-    check_proof(&device_key, &request)?;
+    check_proof(
+        &device_key,
+        &request,
+        platform
+            .settings
+            .credential
+            .enrolment_proof_max_skew_seconds,
+    )?;
     pin::check_verifier(&request.pin_verifier)
         .map_err(|e| ApiError::invalid_request(format!("pin_verifier: {e}")))?;
     let id_number = parse_id_number(&request.id_number)?;
@@ -227,7 +232,13 @@ fn check_device_key(value: &serde_json::Value) -> Result<VerifyingKey, ApiError>
     VerifyingKey::from_jwk(&jwk).map_err(|e| invalid(e.to_string()))
 }
 
-fn check_proof(device_key: &VerifyingKey, request: &EnrolmentRequest) -> Result<(), ApiError> {
+/// The device key signs the ticket and PIN verifier, at a time at most `max_skew_seconds`
+/// from the platform's clock.
+fn check_proof(
+    device_key: &VerifyingKey,
+    request: &EnrolmentRequest,
+    max_skew_seconds: u64,
+) -> Result<(), ApiError> {
     let invalid = |why: &str| {
         ApiError::new(
             ErrorCode::InvalidProof,
@@ -241,7 +252,7 @@ fn check_proof(device_key: &VerifyingKey, request: &EnrolmentRequest) -> Result<
     if claims.ticket != request.ticket || claims.pin_verifier != request.pin_verifier {
         return Err(invalid("it signs a different ticket or PIN verifier"));
     }
-    if claims.iat.abs_diff(crate::now()) > PROOF_MAX_SKEW_SECONDS {
+    if claims.iat.abs_diff(crate::now()) > max_skew_seconds {
         return Err(invalid(
             "its iat is too far from the current time; check the device clock",
         ));
@@ -336,7 +347,7 @@ async fn store_account(
 ) -> Result<StoredEnrolment, ApiError> {
     let attributes = holder_attributes_of(person);
     let issued_at = crate::now();
-    let expires_at = issued_at + platform.config.credential_lifetime_days * 86_400;
+    let expires_at = issued_at + platform.settings.credential.lifetime_days * 86_400;
 
     for _ in 0..NUMBER_ATTEMPTS {
         let account = new_account(

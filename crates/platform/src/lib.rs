@@ -1,9 +1,10 @@
 //! The cyberid platform server.
 //!
 //! [`Platform`] holds what every request needs (store, registry, face matcher, keys,
-//! settings); [`router`] maps HTTP routes to handlers; [`serve`] runs it with graceful
-//! shutdown. Handlers are thin: each endpoint is a short, ordered list of named steps, and
-//! every refusal is an [`error::ApiError`] with an OAuth-style error code.
+//! [`Settings`]); [`router`] maps HTTP routes to handlers; [`bind`] brings a node up and
+//! [`serve`] runs it with graceful shutdown. Handlers are thin: each endpoint is a short,
+//! ordered list of named steps, and every refusal is an [`error::ApiError`] with an
+//! OAuth-style error code.
 //!
 //! Nodes are stateless: all state lives in the store, so any number of nodes can serve
 //! one PostgreSQL database, given the same platform keys. Each node caches relying-party
@@ -13,7 +14,6 @@
 //! store read per node every half second.
 
 mod clients;
-pub mod config;
 pub mod credential;
 mod decisions;
 pub mod enrolment;
@@ -28,10 +28,11 @@ mod qr;
 pub mod registry;
 pub mod rp;
 pub mod server;
+pub mod settings;
 pub mod status;
 
-pub use config::PlatformConfig;
-pub use server::{Platform, router, serve};
+pub use server::{Bound, Platform, bind, router, serve};
+pub use settings::{Overrides, Secret, Settings, SettingsError};
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {

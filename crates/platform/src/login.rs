@@ -26,11 +26,6 @@ use crate::oidc::request::AuthorizationRequest;
 use crate::pages::{error_page, render};
 use crate::server::Platform;
 
-/// Wrong PINs (and failed face matches) before the factor locks, counted across nodes.
-pub const ATTEMPT_LIMIT: u32 = 5;
-/// How far a wallet proof's `iat` may be from the platform's clock.
-const PROOF_MAX_SKEW_SECONDS: u64 = 300;
-
 fn level_text(level: AssuranceLevel) -> &'static str {
     match level {
         AssuranceLevel::L1 => "L1 — your phone",
@@ -215,7 +210,8 @@ pub(crate) fn login_page(
 /// sign-in (its cookie): the client's redirect URI with the code or the error, as
 /// `/login/{id}` would redirect, one exchange sooner. With `?wait=1` (the login page's
 /// script) a pending answer waits first, until the decision, the sign-in's expiry or
-/// `decision_wait`, whichever comes first (see [`crate::decisions`]); the page asks again.
+/// `sign_in.decision_wait_seconds`, whichever comes first (see [`crate::decisions`]); the
+/// page asks again.
 pub async fn status(
     State(platform): State<Platform>,
     Path(id): Path<String>,
@@ -273,8 +269,8 @@ async fn status_now(
 
 /// [`status_now`], answered once the sign-in has ended or when the wait is over: woken by a
 /// decision on this node or one found on another, or by the node's closing; over at
-/// `decision_wait` or the sign-in's expiry. Beyond the bounds on waiting requests it
-/// answers at once.
+/// `sign_in.decision_wait_seconds` or the sign-in's expiry. Beyond the bounds on waiting
+/// requests it answers at once.
 async fn wait_for_decision(
     platform: &Platform,
     id: &str,
@@ -297,8 +293,9 @@ async fn wait_for_decision(
     let to_expiry = u64::try_from(expires_at.saturating_sub(crate::now())).unwrap_or(0) + 1;
     let until = started
         + platform
-            .config
-            .decision_wait
+            .settings
+            .sign_in
+            .decision_wait()
             .min(std::time::Duration::from_secs(to_expiry));
     let _ = tokio::time::timeout_at(until, decided).await;
     status_now(platform, id, headers).await
@@ -321,7 +318,7 @@ async fn authenticate_wallet(
     if claims.action != action || claims.target != target {
         return Err(unauthorized("the device proof is for another request"));
     }
-    check_fresh(claims.iat)?;
+    check_fresh(platform, claims.iat)?;
     Ok(account)
 }
 
@@ -329,8 +326,10 @@ fn unauthorized(description: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidDevice, description)
 }
 
-fn check_fresh(iat: i64) -> Result<(), ApiError> {
-    if iat.abs_diff(crate::now()) > PROOF_MAX_SKEW_SECONDS {
+/// A wallet proof's `iat` is at most `sign_in.wallet_proof_max_skew_seconds` from the
+/// platform's clock.
+fn check_fresh(platform: &Platform, iat: i64) -> Result<(), ApiError> {
+    if iat.abs_diff(crate::now()) > platform.settings.sign_in.wallet_proof_max_skew_seconds {
         return Err(unauthorized(
             "the proof's time is too far from the platform's clock; check the device clock",
         ));
@@ -450,7 +449,7 @@ pub async fn pin_evaluation(
         .count_pin_evaluation(
             account.account_id,
             &id,
-            ATTEMPT_LIMIT,
+            platform.settings.lockout.pin_attempts,
             &sha256(body.approval.as_bytes()),
         )
         .await?
@@ -461,7 +460,7 @@ pub async fn pin_evaluation(
     };
     Ok(Json(PinResponse {
         evaluated_pin,
-        attempts_left: ATTEMPT_LIMIT.saturating_sub(count),
+        attempts_left: platform.settings.lockout.pin_attempts.saturating_sub(count),
     }))
 }
 
@@ -583,7 +582,7 @@ fn check_approval(
     {
         return Err(unauthorized("the approval is for another sign-in"));
     }
-    check_fresh(claims.iat)?;
+    check_fresh(platform, claims.iat)?;
     Ok(claims)
 }
 
@@ -626,7 +625,11 @@ async fn approve(
             ));
         }
         if pin::verify_proof(&account.pin_verifier, body.approval.as_bytes(), proof).is_err() {
-            let left = ATTEMPT_LIMIT.saturating_sub(account.pin_failures);
+            let left = platform
+                .settings
+                .lockout
+                .pin_attempts
+                .saturating_sub(account.pin_failures);
             return Err(ApiError::new(
                 ErrorCode::InvalidPin,
                 format!("wrong PIN; {left} attempts left before the PIN locks"),
@@ -669,9 +672,10 @@ async fn check_face(
         .map_err(|e| ApiError::invalid_request(format!("face_sample: {e}")))?;
     // Reserve an attempt before matching, so parallel tries cannot exceed the limit; the
     // approval gives it back.
+    let limit = platform.settings.lockout.face_attempts;
     let Some(count) = platform
         .store
-        .count_attempt(account.account_id, Factor::Face, ATTEMPT_LIMIT)
+        .count_attempt(account.account_id, Factor::Face, limit)
         .await?
     else {
         return Err(face_locked());
@@ -690,7 +694,7 @@ async fn check_face(
             ErrorCode::FaceMismatch,
             format!(
                 "the face sample does not match; {} attempts left",
-                ATTEMPT_LIMIT.saturating_sub(count)
+                limit.saturating_sub(count)
             ),
         ));
     }

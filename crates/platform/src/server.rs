@@ -16,11 +16,11 @@ use cyberid_store::{LoginOutcome, RelyingParty, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::clients::ClientCache;
-use crate::config::PlatformConfig;
 use crate::decisions::DecisionWatch;
 use crate::error::{ApiError, ErrorCode};
 use crate::keys::PlatformKeys;
 use crate::registry::StoreRegistry;
+use crate::settings::Settings;
 use crate::{enrolment, login, metadata, oidc, pages, status};
 
 /// Bodies of the platform's own API are small JSON documents.
@@ -31,7 +31,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct Platform(Arc<PlatformParts>);
 
 pub struct PlatformParts {
-    pub config: PlatformConfig,
+    pub settings: Settings,
     /// Public base URL: `iss` of everything the platform signs.
     pub issuer: String,
     /// The issuer's path (empty at the root), for cookie paths and page links when the
@@ -56,23 +56,23 @@ impl Platform {
     /// Opens the store, loads (or creates) the keys and checks that the store was set up
     /// with the same keys. The registry is the store's embedded copy and faces are matched
     /// by the simulated matcher; [`Platform::from_parts`] takes other implementations.
-    pub async fn open(config: PlatformConfig, issuer: String) -> anyhow::Result<Self> {
-        let store = cyberid_store::open(&config.store).await?;
-        let keys = PlatformKeys::load_or_create(&config.data_dir)?;
+    pub async fn open(settings: Settings, issuer: String) -> anyhow::Result<Self> {
+        let store = cyberid_store::open(&settings.store.location()).await?;
+        let keys = PlatformKeys::load_or_create(&settings.store.data)?;
         let recorded = store.claim_key_fingerprint(&keys.fingerprint).await?;
         if recorded != keys.fingerprint {
             anyhow::bail!(
                 "the store was set up with other platform keys (fingerprint {recorded}; this node's keys in {} have {}): \
                  every node of a platform must use the same keys/{}",
-                config.data_dir.display(),
+                settings.store.data.display(),
                 keys.fingerprint,
                 crate::keys::KEYS_FILE,
             );
         }
         let registry = Arc::new(StoreRegistry(Arc::clone(&store)));
-        let face_matcher = Arc::new(CosineFaceMatcher::new(config.face_threshold));
+        let face_matcher = Arc::new(CosineFaceMatcher::new(settings.face.matcher_threshold()));
         Ok(Self::from_parts(
-            config,
+            settings,
             issuer,
             store,
             keys,
@@ -82,17 +82,21 @@ impl Platform {
     }
 
     pub fn from_parts(
-        config: PlatformConfig,
+        settings: Settings,
         issuer: String,
         store: Arc<dyn Store>,
         keys: PlatformKeys,
         registry: Arc<dyn Registry>,
         face_matcher: Arc<dyn FaceMatcher>,
     ) -> Self {
+        let decisions = DecisionWatch::new(
+            settings.sign_in.max_waiting_requests,
+            settings.sign_in.max_waiting_per_sign_in,
+        );
         Self(Arc::new(PlatformParts {
             registry,
             face_matcher,
-            config,
+            settings,
             issuer_path: url::Url::parse(&issuer)
                 .map(|u| u.path().trim_end_matches('/').to_owned())
                 .unwrap_or_default(),
@@ -100,7 +104,7 @@ impl Platform {
             store,
             keys,
             clients: ClientCache::default(),
-            decisions: DecisionWatch::default(),
+            decisions,
         }))
     }
 
@@ -116,7 +120,7 @@ impl Platform {
         self.clients.forget(client_id);
     }
 
-    /// Starts (once) the task that looks, every `decision_recheck`, for decisions on the
+    /// Starts (once) the task that looks, every `sign_in.decision_recheck_ms`, for decisions on the
     /// sign-ins this node holds login pages for, taken on other nodes; it ends with the
     /// platform.
     pub(crate) fn check_decisions_elsewhere(&self) {
@@ -126,8 +130,9 @@ impl Platform {
         let platform = Arc::downgrade(&self.0);
         // (A zero period would make `interval` panic.)
         let interval = self
-            .config
-            .decision_recheck
+            .settings
+            .sign_in
+            .decision_recheck()
             .max(std::time::Duration::from_millis(10));
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
@@ -223,63 +228,107 @@ pub fn router(platform: Platform) -> Router {
         .with_state(platform)
 }
 
-/// Binds `listen`, opens the platform, reports the public URL through `on_ready`, and
-/// serves until SIGINT or SIGTERM, finishing requests in flight.
-pub async fn serve(
-    mut config: PlatformConfig,
-    listen: SocketAddr,
-    on_ready: impl FnOnce(&str),
-) -> anyhow::Result<()> {
+/// A platform node bound to its address, not yet serving: its URL is known (port 0 picks a
+/// free port), and the store can be prepared before the first request.
+pub struct Bound {
+    pub platform: Platform,
+    /// The public base URL: `server.issuer`, or `http://` and the bound address.
+    pub url: String,
+    /// The address the node listens on.
+    pub address: SocketAddr,
+    listener: TcpListener,
+}
+
+/// Binds `server.listen`, opens the platform (store, keys) and returns it unstarted: the
+/// one way a node comes up, for `cyberid serve` and tests alike.
+pub async fn bind(mut settings: Settings) -> anyhow::Result<Bound> {
     // Each connection is a file; login pages hold theirs while they wait for the decision
-    // (up to 25 s), so the default soft limit of 1,024 would stop a busy node accepting.
+    // (up to `sign_in.decision_wait_seconds`), so the default soft limit of 1,024 would
+    // stop a busy node accepting.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(open_files) => tracing::debug!(open_files, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "the open-file limit could not be raised"),
     }
+    let listen = settings.server.listen;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let local = listener.local_addr()?;
-    let issuer = config
+    let address = listener.local_addr()?;
+    let issuer = settings
+        .server
         .issuer
         .take()
-        .unwrap_or_else(|| format!("http://{local}"));
-    let platform = Platform::open(config, issuer).await?;
-    tracing::info!(address = %local, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
-    on_ready(&platform.issuer);
-    tokio::spawn(purge_periodically(platform.clone()));
-    let stopping = platform.clone();
-    // Responses go out whole: Nagle's algorithm would only hold back the tail of one that
-    // is written in parts until the client's delayed acknowledgement.
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(listener, router(platform))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Login pages waiting for a decision answer now instead of holding the shutdown.
-            stopping.decisions.close();
-        })
-        .await?;
-    tracing::info!("platform stopped");
-    Ok(())
+        .unwrap_or_else(|| format!("http://{address}"));
+    let platform = Platform::open(settings, issuer).await?;
+    Ok(Bound {
+        url: platform.issuer.clone(),
+        platform,
+        address,
+        listener,
+    })
 }
 
-/// Rows deleted per transaction when purging: small enough that the writes queued behind
-/// one batch wait a few milliseconds at most.
-const PURGE_BATCH: u32 = 2_000;
+impl Bound {
+    /// Serves until `shutdown` resolves, then finishes the requests in flight; purges
+    /// expired data every `retention.purge_interval_seconds` meanwhile.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            platform,
+            address,
+            listener,
+            ..
+        } = self;
+        tracing::info!(address = %address, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
+        let purging = tokio::spawn(purge_periodically(platform.clone()));
+        let stopping = platform.clone();
+        // Responses go out whole: Nagle's algorithm would only hold back the tail of one that
+        // is written in parts until the client's delayed acknowledgement.
+        let listener = listener.tap_io(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        let served = axum::serve(listener, router(platform))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // Login pages waiting for a decision answer now instead of holding the shutdown.
+                stopping.decisions.close();
+            })
+            .await;
+        purging.abort();
+        served?;
+        tracing::info!("platform stopped");
+        Ok(())
+    }
+}
+
+/// Binds `server.listen`, opens the platform, reports the public URL through `on_ready`, and
+/// serves until SIGINT or SIGTERM, finishing requests in flight.
+pub async fn serve(settings: Settings, on_ready: impl FnOnce(&str)) -> anyhow::Result<()> {
+    let bound = bind(settings).await?;
+    on_ready(&bound.url);
+    bound.serve(shutdown_signal()).await
+}
 
 /// Deletes expired tokens and assertion ids, and sign-ins past their retention, every
-/// minute. Every node does it; the deletes are idempotent.
+/// `retention.purge_interval_seconds`. Every node does it; the deletes are idempotent.
 async fn purge_periodically(platform: Platform) {
-    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    let retention = &platform.settings.retention;
+    // (A zero period would make `interval` panic.)
+    let every = std::time::Duration::from_secs(retention.purge_interval_seconds.max(1));
+    let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
         let now = crate::now();
-        let before = now - platform.config.login_retention_seconds;
-        match platform.store.purge_expired(now, before, PURGE_BATCH).await {
+        let before = now - retention.sign_ins_seconds;
+        match platform
+            .store
+            .purge_expired(now, before, retention.purge_batch)
+            .await
+        {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired sign-in data purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired sign-in data failed"),
@@ -287,7 +336,8 @@ async fn purge_periodically(platform: Platform) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

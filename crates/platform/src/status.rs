@@ -42,7 +42,7 @@ pub async fn status_list(
         &status_list_uri(&platform.issuer, list),
         &bits,
         crate::now(),
-        platform.config.status_list_ttl_seconds,
+        platform.settings.credential.status_list_ttl_seconds,
     )
     .map_err(|e| ApiError::internal("status list signature", e))?;
     Ok((

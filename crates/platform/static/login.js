@@ -1,7 +1,8 @@
 // Waits for the wallet's decision, then continues: to the service (the answer's location,
 // given only to the browser that started the sign-in), or else to the sign-in's page. Each status request
-// is held by the server until the decision (or about 25 s), so the page asks again at once
-// when it answers "pending"; never more than once a second, and after 2 s when it fails.
+// is held by the server until the decision (or sign_in.decision_wait_seconds, 25 s by default),
+// so the page asks again at once when it answers "pending"; never more than once a second, and
+// after 2 s when it fails.
 // The first request goes a second after the page loads: nobody approves sooner, and a page
 // that a status answer sent back to itself cannot reload faster than that.
 (function () {

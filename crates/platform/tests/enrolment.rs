@@ -10,14 +10,13 @@ use common::*;
 use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::status_list::{self, INVALID, VALID};
 use cyberid_domain::{AgePredicates, age_on};
-use cyberid_platform::keys::PlatformKeys;
-use cyberid_platform::{Platform, PlatformConfig};
+use cyberid_platform::keys::{KEYS_FILE, PlatformKeys};
+use cyberid_platform::{Platform, Settings};
 use cyberid_protocol::{
     ENROLMENT_PATH, ENROLMENT_PROOF_TYP, ENROLMENT_START_PATH, EnrolmentProofClaims,
 };
 use cyberid_registry::face::{live_sample, sample_to_base64};
 use cyberid_registry::generate::Generator;
-use cyberid_store::{Durability, StoreLocation};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -439,7 +438,10 @@ async fn tickets_and_proofs_are_checked() {
 
 #[tokio::test]
 async fn expired_tickets_are_refused() {
-    let h = start(false, |config| config.enrolment_ticket_seconds = -1).await;
+    let h = start(false, |settings| {
+        settings.credential.enrolment_ticket_seconds = -1
+    })
+    .await;
     let body = h.valid_body(&h.adult(0).clone()).await;
     h.assert_refused(&body, 400, "invalid_ticket").await;
 }
@@ -538,19 +540,21 @@ async fn the_id_number_is_canonical_before_it_is_digested() {
 
 #[tokio::test]
 async fn a_node_with_other_keys_cannot_join_the_store() {
-    let store_dir = tempfile::tempdir().unwrap();
-    let location = StoreLocation::Sqlite {
-        data_dir: store_dir.path().to_owned(),
-        durability: Durability::Full,
-    };
-    let first = PlatformConfig::new(store_dir.path().to_owned(), location.clone());
-    Platform::open(first.clone(), "http://a".into())
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.store.data = data.path().to_owned();
+    Platform::open(settings.clone(), "http://a".into())
         .await
         .unwrap();
-    Platform::open(first, "http://a".into()).await.unwrap();
-    let other_keys = tempfile::tempdir().unwrap();
-    let stranger = PlatformConfig::new(other_keys.path().to_owned(), location);
-    let error = Platform::open(stranger, "http://b".into())
+    Platform::open(settings.clone(), "http://a".into())
+        .await
+        .unwrap();
+    // The same store, and another platform's keys in the keys file.
+    let other = tempfile::tempdir().unwrap();
+    PlatformKeys::load_or_create(other.path()).unwrap();
+    let keys_file = |dir: &std::path::Path| dir.join("keys").join(KEYS_FILE);
+    std::fs::copy(keys_file(other.path()), keys_file(data.path())).unwrap();
+    let error = Platform::open(settings, "http://b".into())
         .await
         .err()
         .unwrap();

@@ -12,6 +12,7 @@ use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin};
 use cyberid_crypto::{b64, random, sha256};
 use cyberid_domain::{AssuranceLevel, FaceTemplate, PersonRecord};
+use cyberid_platform::Settings;
 use cyberid_platform::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Registration, register};
 use cyberid_protocol::{
     APPROVAL_TYP, ApprovalClaims, Decision, DecisionStatus, LoginDetails, WALLET_PROOF_TYP,
@@ -1100,7 +1101,7 @@ async fn declined_consent_and_expired_sign_ins_end_with_access_denied() {
         (410, Some("login_closed"))
     );
 
-    let expiring = start(false, |config| config.login_lifetime_seconds = 0).await;
+    let expiring = start(false, |settings| settings.sign_in.lifetime_seconds = 0).await;
     let shop = client(&expiring, registration(&[])).await;
     let key = expiring.enrol(&adult(&expiring, 6)).await;
     let flow = begin(&expiring, &expiring.url, &shop, &[]).await;
@@ -1416,9 +1417,9 @@ async fn until_waiting(h: &Harness, id: &str, count: usize) {
 }
 
 /// Waiting and re-checking for an hour: only a wake-up answers in time.
-fn wait_long(config: &mut cyberid_platform::PlatformConfig) {
-    config.decision_wait = Duration::from_secs(3600);
-    config.decision_recheck = Duration::from_secs(3600);
+fn wait_long(settings: &mut Settings) {
+    settings.sign_in.decision_wait_seconds = 3600;
+    settings.sign_in.decision_recheck_ms = 3_600_000;
 }
 
 /// The login page's status request waits for the decision and is woken by it at once
@@ -1487,9 +1488,9 @@ async fn the_status_request_waits_for_the_decision() {
 /// that started it is sent to the client with the error, as its login page would send it).
 #[tokio::test]
 async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
-    let h = start(false, |config| {
-        config.decision_wait = Duration::from_millis(200);
-        config.decision_recheck = Duration::from_secs(3600);
+    let h = start(false, |settings| {
+        settings.sign_in.decision_wait_seconds = 1;
+        settings.sign_in.decision_recheck_ms = 3_600_000;
     })
     .await;
     let shop = client(&h, registration(&[])).await;
@@ -1519,9 +1520,9 @@ async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
     assert_eq!(told, come_back(&h.url, &declined).await);
 
     // A sign-in that lives one second, waited for an hour: its expiry ends the wait.
-    let h = start(false, |config| {
-        wait_long(config);
-        config.login_lifetime_seconds = 1;
+    let h = start(false, |settings| {
+        wait_long(settings);
+        settings.sign_in.lifetime_seconds = 1;
     })
     .await;
     let shop = client(&h, registration(&[])).await;
@@ -1546,9 +1547,9 @@ async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
 /// (every 50 ms here; waiting is set to an hour).
 #[tokio::test]
 async fn a_decision_on_another_node_wakes_the_waiting_page() {
-    let tweak = |config: &mut cyberid_platform::PlatformConfig| {
-        config.decision_wait = Duration::from_secs(3600);
-        config.decision_recheck = Duration::from_millis(50);
+    let tweak = |settings: &mut Settings| {
+        settings.sign_in.decision_wait_seconds = 3600;
+        settings.sign_in.decision_recheck_ms = 50;
     };
     on_each_backend_with(tweak, |h| async move {
         let other = h.second_node(tweak).await;

@@ -160,7 +160,8 @@ pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
 
 /// Registers the benchmark's relying party and enrols one wallet per worker (untimed).
 async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<Context, Failure> {
-    let keys = PlatformKeys::load(&args.store.data)?;
+    let settings = args.store.settings()?;
+    let keys = PlatformKeys::load(&settings.store.data)?;
     let (rp, registered) = register(
         &keys,
         &Registration {
@@ -172,7 +173,7 @@ async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<C
         cyberid_platform::now(),
     )
     .map_err(Failure::from)?;
-    cyberid_store::open(&args.store.location())
+    cyberid_store::open(&settings.store.location())
         .await?
         .insert_relying_party(&rp)
         .await?;

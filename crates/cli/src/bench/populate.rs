@@ -53,11 +53,14 @@ fn database_bytes(data: &Path) -> u64 {
 }
 
 pub async fn run(args: PopulateArgs) -> CliResult {
-    let keys = PlatformKeys::load_or_create(&args.store.data)?;
-    let store =
-        cyberid_store::open(&args.store.location_with(cyberid_store::Durability::Normal)).await?;
-    let sqlite = args.store.database_url.is_none();
-    let bytes_before = database_bytes(&args.store.data);
+    let mut settings = args.store.settings()?;
+    // A population for measurement is built again after a crash: no fsync per commit.
+    settings.store.durability = cyberid_store::Durability::Normal;
+    let data = settings.store.data.as_path();
+    let keys = PlatformKeys::load_or_create(data)?;
+    let store = cyberid_store::open(&settings.store.location()).await?;
+    let sqlite = settings.store.database_url.is_none();
+    let bytes_before = database_bytes(data);
     let counts_before = store.counts().await?;
 
     // The registry first, streamed in batches through the store's bulk import.
@@ -88,7 +91,7 @@ pub async fn run(args: PopulateArgs) -> CliResult {
     producer.await?;
     let registry_seconds = started.elapsed().as_secs_f64();
     // Measured between the phases so that the per-account figure excludes registry growth.
-    let bytes_after_registry = database_bytes(&args.store.data);
+    let bytes_after_registry = database_bytes(data);
 
     // Then the accounts: prepared on a blocking thread (key generation, OPRF, sealing),
     // stored in batches of one transaction each.
@@ -164,7 +167,7 @@ pub async fn run(args: PopulateArgs) -> CliResult {
     let account_seconds = started.elapsed().as_secs_f64();
     let counts = store.counts().await?;
     let new_accounts = counts.accounts - counts_before.accounts;
-    let bytes_after = database_bytes(&args.store.data);
+    let bytes_after = database_bytes(data);
     let account_bytes = bytes_after.saturating_sub(bytes_after_registry);
     let report = json!({
         "registry_records": registry_records,

@@ -11,7 +11,6 @@ use cyberid_protocol::LOGIN_PAGE_PREFIX;
 use cyberid_store::{LoginStatus, NewLogin, RelyingParty, StoreError};
 use serde_json::json;
 
-use super::PAR_LIFETIME_SECONDS;
 use super::client_auth;
 use super::request::{AuthorizationRequest, Params, check_redirect_uri, validate};
 use crate::error::ApiError;
@@ -185,9 +184,9 @@ async fn start_login(
     let id = random::time_ordered_token::<16>(now_ms);
     let cookie = (status == LoginStatus::Pending).then(random::token::<24>);
     let lifetime = if status == LoginStatus::Pushed {
-        PAR_LIFETIME_SECONDS
+        platform.settings.sign_in.pushed_request_seconds
     } else {
-        platform.config.login_lifetime_seconds
+        platform.settings.sign_in.lifetime_seconds
     };
     let login = NewLogin {
         id: id.clone(),
@@ -232,7 +231,7 @@ async fn authorize_pushed(platform: &Platform, rp: &RelyingParty, request_uri: &
             &rp.client_id,
             &digest,
             now,
-            now + platform.config.login_lifetime_seconds,
+            now + platform.settings.sign_in.lifetime_seconds,
         )
         .await
     {
@@ -268,7 +267,7 @@ fn set_login_cookie(platform: &Platform, response: &mut Response, id: &str, cook
     let value = format!(
         "{LOGIN_COOKIE}={cookie}; Path={}{LOGIN_PAGE_PREFIX}{id}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
         platform.issuer_path,
-        platform.config.login_lifetime_seconds.max(60) * 2
+        platform.settings.sign_in.lifetime_seconds.max(60) * 2
     );
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -363,7 +362,7 @@ pub async fn par(
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(json!({
             "request_uri": format!("{REQUEST_URI_PREFIX}{handle}"),
-            "expires_in": PAR_LIFETIME_SECONDS,
+            "expires_in": platform.settings.sign_in.pushed_request_seconds,
         })),
     )
         .into_response())

@@ -17,8 +17,6 @@ use crate::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, client_keys, client_secret
 use crate::server::Platform;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Client assertions must be short-lived.
-const MAX_ASSERTION_LIFETIME: i64 = 600;
 
 pub fn invalid_client(description: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidClient, description)
@@ -163,8 +161,15 @@ async fn assertion_auth(
         return Err(failed("aud must be the issuer or the token endpoint"));
     }
     let now = crate::now();
-    if claims.exp <= now || claims.exp > now + MAX_ASSERTION_LIFETIME {
-        return Err(failed("expired, or valid for more than ten minutes"));
+    // Client assertions must be short-lived.
+    let max_lifetime = platform
+        .settings
+        .sign_in
+        .client_assertion_max_lifetime_seconds;
+    if claims.exp <= now || claims.exp > now + max_lifetime {
+        return Err(failed(&format!(
+            "expired, or valid for more than {max_lifetime} seconds"
+        )));
     }
     // Single use (OIDC Core §9): the jti is remembered until the assertion expires.
     let jti = claims

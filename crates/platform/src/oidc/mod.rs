@@ -12,11 +12,5 @@ pub mod subject;
 pub mod token;
 pub mod userinfo;
 
-/// Lifetime of a pushed authorization request before the browser arrives.
-pub const PAR_LIFETIME_SECONDS: i64 = 60;
-/// Lifetime of an authorization code after approval.
-pub const CODE_LIFETIME_SECONDS: i64 = 60;
-pub const ACCESS_TOKEN_LIFETIME_SECONDS: i64 = 600;
-pub const ID_TOKEN_LIFETIME_SECONDS: i64 = 300;
 /// Claim every relying party receives: the holder is real-name verified.
 pub const VERIFIED_CLAIM: &str = "cyberid_verified";

@@ -13,10 +13,7 @@ use serde_json::{Map, Value, json};
 use super::authorize::check_authorization_code;
 use super::request::{AuthorizationRequest, Params};
 use super::subject::{claim_values, pairwise_subject};
-use super::{
-    ACCESS_TOKEN_LIFETIME_SECONDS, CODE_LIFETIME_SECONDS, ID_TOKEN_LIFETIME_SECONDS,
-    VERIFIED_CLAIM, client_auth,
-};
+use super::{VERIFIED_CLAIM, client_auth};
 use crate::error::{ApiError, ErrorCode};
 use crate::server::Platform;
 
@@ -50,6 +47,7 @@ pub async fn token(
     let id = check_authorization_code(&platform, code)
         .ok_or_else(|| invalid_grant("the code is not valid"))?;
     let now = crate::now();
+    let sign_in = &platform.settings.sign_in;
     // The common case in one statement; anything off, and the slow path below finds out
     // what, with the precise error.
     let fast = match (params.get("redirect_uri"), params.get("code_verifier")) {
@@ -77,7 +75,7 @@ pub async fn token(
         .map_err(|e| ApiError::internal("stored request", e))?;
     if login
         .auth_time
-        .is_some_and(|t| t + CODE_LIFETIME_SECONDS <= now)
+        .is_some_and(|t| t + sign_in.code_seconds <= now)
     {
         return Err(invalid_grant("the code has expired"));
     }
@@ -116,7 +114,7 @@ pub async fn token(
     );
     claims.insert("aud".into(), json!(rp.client_id));
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + ID_TOKEN_LIFETIME_SECONDS));
+    claims.insert("exp".into(), json!(now + sign_in.id_token_seconds));
     claims.insert("auth_time".into(), json!(login.auth_time.unwrap_or(now)));
     if let Some(nonce) = &request.nonce {
         claims.insert("nonce".into(), json!(nonce));
@@ -130,7 +128,7 @@ pub async fn token(
         .sign_jwt("JWT", &claims)
         .map_err(|e| ApiError::internal("ID token", e))?;
 
-    let access_token = access_token(&platform, &login.id, now + ACCESS_TOKEN_LIFETIME_SECONDS);
+    let access_token = access_token(&platform, &login.id, now + sign_in.access_token_seconds);
     Ok((
         StatusCode::OK,
         [
@@ -140,7 +138,7 @@ pub async fn token(
         Json(json!({
             "access_token": access_token,
             "token_type": "Bearer",
-            "expires_in": ACCESS_TOKEN_LIFETIME_SECONDS,
+            "expires_in": sign_in.access_token_seconds,
             "id_token": id_token,
             "scope": std::iter::once("openid").chain(login.claims.iter().map(String::as_str)).collect::<Vec<_>>().join(" "),
         })),

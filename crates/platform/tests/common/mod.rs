@@ -8,20 +8,21 @@ use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin};
 use cyberid_domain::{PersonRecord, age_on};
 use cyberid_platform::keys::PlatformKeys;
-use cyberid_platform::{Platform, PlatformConfig, router};
+use cyberid_platform::{Platform, Secret, Settings};
 use cyberid_protocol::{
     ENROLMENT_PATH, ENROLMENT_PROOF_TYP, ENROLMENT_START_PATH, EnrolmentProofClaims,
     EnrolmentRequest, EnrolmentStartResponse,
 };
 use cyberid_registry::face::{live_sample, sample_to_base64};
 use cyberid_registry::generate::Generator;
+use cyberid_store::Store;
 use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
-use cyberid_store::{Durability, Store, StoreLocation};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
 pub struct Harness {
-    pub location: StoreLocation,
+    /// The node's settings (its issuer as configured, not as derived).
+    pub settings: Settings,
     pub url: String,
     pub store: Arc<dyn Store>,
     /// The platform behind `url`, for what a test checks of a node's own state.
@@ -31,43 +32,28 @@ pub struct Harness {
     pub http: reqwest::Client,
 }
 
-pub async fn start(postgres: bool, tweak: impl FnOnce(&mut PlatformConfig)) -> Harness {
+pub async fn start(postgres: bool, tweak: impl FnOnce(&mut Settings)) -> Harness {
     let data = tempfile::tempdir().unwrap();
-    let location = if postgres {
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.store.data = data.path().to_owned();
+    if postgres {
         let url = fresh_postgres_schema(&postgres_base_url().unwrap())
             .await
             .unwrap();
-        StoreLocation::Postgres { url, pool_size: 8 }
-    } else {
-        StoreLocation::Sqlite {
-            data_dir: data.path().to_owned(),
-            durability: Durability::Full,
-        }
-    };
-    let store = cyberid_store::open(&location).await.unwrap();
+        settings.store.database_url = Some(Secret::new(url));
+        settings.store.pool_size = 8;
+    }
+    tweak(&mut settings);
+    let bound = cyberid_platform::bind(settings).await.unwrap();
+    let platform = bound.platform.clone();
+    let store = Arc::clone(&platform.store);
     let people: Vec<PersonRecord> = Generator::new(42).take(400).collect();
     store.registry_upsert(people.clone()).await.unwrap();
-    let keys = PlatformKeys::load_or_create(data.path()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = PlatformConfig::new(data.path().to_owned(), location.clone());
-    tweak(&mut config);
-    let registry = Arc::new(cyberid_platform::registry::StoreRegistry(Arc::clone(
-        &store,
-    )));
-    let matcher = Arc::new(cyberid_registry::face::CosineFaceMatcher::default());
-    let platform = Platform::from_parts(
-        config,
-        url.clone(),
-        Arc::clone(&store),
-        keys,
-        registry,
-        matcher,
-    );
-    let served = platform.clone();
-    tokio::spawn(async move { axum::serve(listener, router(served)).await });
+    let url = bound.url.clone();
+    tokio::spawn(bound.serve(std::future::pending()));
     Harness {
-        location,
+        settings: platform.settings.clone(),
         url,
         store,
         platform,
@@ -86,8 +72,8 @@ where
     on_each_backend_with(|_| {}, check).await;
 }
 
-/// [`on_each_backend`] with the platform's configuration tweaked on every node.
-pub async fn on_each_backend_with<F, Fut>(tweak: impl Fn(&mut PlatformConfig), check: F)
+/// [`on_each_backend`] with the platform's settings tweaked on every node.
+pub async fn on_each_backend_with<F, Fut>(tweak: impl Fn(&mut Settings), check: F)
 where
     F: Fn(Harness) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -228,14 +214,15 @@ impl Harness {
 impl Harness {
     /// Another platform node over the same store and keys (as a second server would be),
     /// with its own process state (caches, waiting login pages); its URL.
-    pub async fn second_node(&self, tweak: impl FnOnce(&mut PlatformConfig)) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = PlatformConfig::new(self.data.path().to_owned(), self.location.clone());
-        tweak(&mut config);
-        let platform = Platform::open(config, self.url.clone()).await.unwrap();
-        let served = platform.clone();
-        tokio::spawn(async move { axum::serve(listener, router(served)).await });
+    pub async fn second_node(&self, tweak: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        settings.server.issuer = Some(self.url.clone());
+        settings.store = self.settings.store.clone();
+        tweak(&mut settings);
+        let bound = cyberid_platform::bind(settings).await.unwrap();
+        let url = format!("http://{}", bound.address);
+        tokio::spawn(bound.serve(std::future::pending()));
         url
     }
 
