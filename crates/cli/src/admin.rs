@@ -10,8 +10,8 @@ use cyberid_platform::keys::PlatformKeys;
 use cyberid_platform::rp::{CLIENT_SECRET_BASIC, Registration, register};
 use serde_json::json;
 
+use crate::output::{CliResult, Failure, print_json};
 use crate::store_args::StoreArgs;
-use crate::{CliResult, Failure, print_json};
 
 #[derive(Args)]
 pub struct AdminArgs {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use cyberid_platform::Overrides;
 
+use crate::output::{CliResult, print_json};
 use crate::store_args::{config_file, load_settings};
-use crate::{CliResult, print_json};
 
 #[derive(Args)]
 pub struct ConfigArgs {

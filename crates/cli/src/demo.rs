@@ -14,8 +14,8 @@ use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, Wallet};
 
+use crate::output::{CliResult, Failure};
 use crate::store_args::{config_file, load_settings};
-use crate::{CliResult, Failure};
 
 #[derive(Args)]
 pub struct DemoArgs {

@@ -6,6 +6,7 @@ mod admin;
 mod bench;
 mod config_cmd;
 mod demo;
+mod output;
 mod registry_cmd;
 mod serve;
 mod store_args;
@@ -15,6 +16,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cyberid_protocol::ErrorCode;
+
+use crate::output::print_json;
 
 /// A sign-in allocates and frees many small buffers across threads (requests, JSON, SQLite
 /// rows); mimalloc's per-thread free lists cost less than glibc's arenas there.
@@ -48,38 +51,6 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Load tests against a running platform (127.0.0.1, bounded counts).
     Bench(bench::BenchArgs),
-}
-
-/// A failure to report: with `--json` as `{"error", "error_description"}` on stdout. The
-/// code is one of [`ErrorCode`], or a platform's refusal passed on as the platform sent it.
-pub struct Failure {
-    pub code: String,
-    pub description: String,
-}
-
-impl Failure {
-    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self {
-            code: code.as_str().to_owned(),
-            description: description.into(),
-        }
-    }
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Self::new(ErrorCode::Failed, error.to_string())
-    }
-}
-
-pub type CliResult = Result<(), Failure>;
-
-/// Prints `value` as the command's one JSON object.
-pub fn print_json(value: &impl serde::Serialize) {
-    match serde_json::to_string(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot encode output: {e}"),
-    }
 }
 
 fn init_logging(default: &str) {

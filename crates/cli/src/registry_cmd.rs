@@ -12,8 +12,8 @@ use cyberid_store::{Durability, RegistryChunk, RegistryImportError};
 use rand::SeedableRng;
 use serde_json::json;
 
+use crate::output::{CliResult, Failure, print_json};
 use crate::store_args::StoreArgs;
-use crate::{CliResult, Failure, print_json};
 
 #[derive(Args)]
 pub struct RegistryArgs {

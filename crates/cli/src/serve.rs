@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use crate::CliResult;
+use crate::output::CliResult;
 use crate::store_args::{StoreArgs, load_settings};
 
 #[derive(Args)]

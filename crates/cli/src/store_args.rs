@@ -9,7 +9,7 @@ use cyberid_platform::{Overrides, Secret, Settings};
 use cyberid_protocol::ErrorCode;
 use cyberid_store::Durability;
 
-use crate::Failure;
+use crate::output::Failure;
 
 /// The store flags. None has a default of its own: an absent flag leaves the value of the
 /// settings file, the environment or the built-in default (see docs/settings.md).

@@ -9,7 +9,7 @@ use cyberid_domain::{AssuranceLevel, parse_claim_list};
 use cyberid_wallet::{Decision, EnrolmentInput, Wallet, WalletError, WalletView};
 use serde_json::json;
 
-use crate::{CliResult, Failure, print_json};
+use crate::output::{CliResult, Failure, print_json};
 
 #[derive(Args)]
 pub struct WalletArgs {

@@ -11,7 +11,7 @@ use cyberid_crypto::{b64, random};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::WalletError;
+use crate::error::WalletError;
 
 const WALLET_FILE: &str = "wallet.json";
 const KEYSTORE_DIR: &str = "keystore";

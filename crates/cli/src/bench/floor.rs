@@ -14,7 +14,7 @@ use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin, PinOprfSecret};
 use serde_json::json;
 
-use crate::{CliResult, Failure, print_json};
+use crate::output::{CliResult, Failure, print_json};
 
 /// Rounds of `--count` operations each; the figures are the rounds' medians.
 const ROUNDS: usize = 5;

@@ -20,9 +20,9 @@ use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
 use serde_json::{Value, json};
 
-use super::{Measured, process_cpu_seconds, report, require_local};
+use super::measure::{Measured, process_cpu_seconds, report, require_local};
+use crate::output::{CliResult, Failure, print_json};
 use crate::store_args::StoreArgs;
-use crate::{CliResult, Failure, print_json};
 
 const PIN: &str = "135790";
 const REDIRECT_URI: &str = "http://127.0.0.1/bench-callback";

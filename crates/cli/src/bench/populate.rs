@@ -17,8 +17,8 @@ use cyberid_registry::generate::{Generator, REFERENCE_DATE};
 use cyberid_store::{NewAccount, RegistryChunk};
 use serde_json::json;
 
+use crate::output::{CliResult, Failure, print_json};
 use crate::store_args::StoreArgs;
-use crate::{CliResult, Failure, print_json};
 
 const BATCH: usize = 10_000;
 
