@@ -103,7 +103,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
                 id_number: citizen.id_number.as_str(),
                 name: citizen.name.as_str(),
                 face_sample: &sample,
-                pin: "135790",
+                pin: DEMO_PIN,
             },
         )
         .await?;
@@ -183,16 +183,23 @@ pub async fn run(args: DemoArgs) -> CliResult {
         registered.client_id
     );
     println!("   wallet directory: {}", wallet_dir.display());
+    println!("   the wallet's PIN: {DEMO_PIN} (sign-ins at L2 and L3 ask for it)");
+    println!("   a face sample for L3: {}", face_file.display());
 
     let exe = "cargo run --release --";
-    println!("\nTry it:");
+    let approve = format!("{exe} wallet --wallet {} approve", wallet_dir.display());
+    println!("\nTry it: open {example_url} (or sign in there with demo / demo-password).");
     println!(
-        "  open {example_url} and choose \"Sign in with Cyberspace ID\" (or sign in with demo / demo-password);"
+        "The login page shows a QR code and its own URL in the address bar; the wallet takes either."
     );
-    println!("  the login page shows a QR code; approve in the demo wallet with its URL:");
+    println!("  L1, your phone: choose \"Sign in with Cyberspace ID\", then");
+    println!("    {approve} <login page URL>");
+    println!("  L2, phone and PIN: choose \"with your PIN (L2)\", then");
+    println!("    {approve} <login page URL> --pin {DEMO_PIN}");
+    println!("  L3, phone, PIN and face: choose \"with your PIN and face (L3)\", then");
     println!(
-        "  {exe} wallet --wallet {} approve <login page URL>",
-        wallet_dir.display()
+        "    {approve} <login page URL> --pin {DEMO_PIN} --face {}",
+        face_file.display()
     );
     println!("\nMore:");
     println!(
@@ -223,6 +230,9 @@ pub async fn run(args: DemoArgs) -> CliResult {
     }
     Ok(())
 }
+
+/// The demo wallet's PIN: printed, so that nobody has to guess it (five wrong guesses lock it).
+const DEMO_PIN: &str = "135790";
 
 fn pick_adult(registry: &std::path::Path, today: time::Date) -> Result<PersonRecord, Failure> {
     for record in open_registry_file(registry)? {

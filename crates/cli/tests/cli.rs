@@ -691,6 +691,24 @@ fn demo_enrols_and_presents() {
     );
     assert!(stdout.contains("network number: "), "{stdout}");
     assert!(stdout.contains("sees: age_over_18=true"), "{stdout}");
+    // The PIN and a command for each level, so that nobody guesses the PIN (and locks it).
+    assert!(stdout.contains("the wallet's PIN: 135790"), "{stdout}");
+    let commands: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("cargo run --release -- wallet --wallet "))
+        .filter(|line| line.contains(" approve "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{stdout}");
+    assert!(
+        commands[0].ends_with("approve <login page URL>"),
+        "{stdout}"
+    );
+    assert!(commands[1].ends_with("--pin 135790"), "{stdout}");
+    assert!(
+        commands[2].contains("--pin 135790 --face ") && commands[2].ends_with("face-sample.json"),
+        "{stdout}"
+    );
 }
 
 /// `admin rp` against a running server: a new client works at once, a suspended one is
