@@ -10,7 +10,9 @@
 //! keyed digest and sealed bytes prepared by the platform.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "failpoints")]
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use cyberid_domain::{CitizenIdNumber, NetworkNumber, PersonRecord};
@@ -48,7 +50,6 @@ mod login;
 pub mod pacing;
 pub mod postgres;
 pub mod sqlite;
-pub mod testing;
 
 /// Entries per status list; a credential's list is `status_index / STATUS_LIST_CAPACITY`.
 /// 2^20 entries hide each holder in a crowd of a million while the compressed list stays
@@ -410,8 +411,10 @@ pub async fn open(location: &StoreLocation) -> Result<Arc<dyn Store>, StoreError
 }
 
 /// Crash-test hook: when the environment variable `CYBERID_FAILPOINT` names this point,
-/// the process aborts here, as a power cut or `kill -9` would stop it. Read once; costs a
-/// comparison otherwise.
+/// the process aborts here, as a power cut or `kill -9` would stop it. Read once. Only
+/// with the `failpoints` feature, which the crash tests' builds turn on: elsewhere it is
+/// empty, and no environment variable can make a production binary abort.
+#[cfg(feature = "failpoints")]
 pub fn failpoint(name: &str) {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
     let armed = ARMED.get_or_init(|| std::env::var("CYBERID_FAILPOINT").ok());
@@ -420,6 +423,11 @@ pub fn failpoint(name: &str) {
         std::process::abort();
     }
 }
+
+/// Without the `failpoints` feature: nothing.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn failpoint(_name: &str) {}
 
 /// What an import does with the source's next message: `Some` batch to stage, `None` at the
 /// source's end (merge now); a failed source, or one that stopped without saying it ended,

@@ -7,20 +7,9 @@ use std::sync::Arc;
 
 use cyberid_domain::{NetworkNumber, PersonName, PersonRecord};
 use cyberid_registry::generate::Generator;
-use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
 use cyberid_store::{
     Durability, EnrolError, NewAccount, RegistryChunk, STATUS_LIST_CAPACITY, Store, StoreLocation,
 };
-
-fn report_skipped_postgres() {
-    if postgres_base_url().is_none() {
-        assert!(
-            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
-            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
-        );
-        eprintln!("PostgreSQL checks skipped: CYBERID_TEST_DATABASE_URL is not set");
-    }
-}
 
 /// Runs `check` against a fresh store of every available backend.
 async fn for_each_backend<F, Fut>(check: F)
@@ -37,9 +26,8 @@ where
     .unwrap();
     check(sqlite).await;
 
-    report_skipped_postgres();
-    if let Some(base) = postgres_base_url() {
-        let url = fresh_postgres_schema(&base).await.unwrap();
+    if let Some(server) = cyberid_testkit::postgres() {
+        let url = server.fresh_schema().await;
         let postgres = cyberid_store::open(&StoreLocation::Postgres { url, pool_size: 8 })
             .await
             .unwrap();
@@ -361,8 +349,8 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let store = cyberid_store::open(&location).await.unwrap();
     assert_eq!(store.counts().await.unwrap().accounts, 1);
 
-    if let Some(base) = postgres_base_url() {
-        let url = fresh_postgres_schema(&base).await.unwrap();
+    if let Some(server) = cyberid_testkit::postgres() {
+        let url = server.fresh_schema().await;
         let location = StoreLocation::Postgres { url, pool_size: 2 };
         // Two nodes starting at once must not both migrate.
         let (a, b) = tokio::join!(

@@ -15,7 +15,6 @@ use cyberid_protocol::{
 };
 use cyberid_registry::face::{live_sample, sample_to_base64};
 use cyberid_registry::generate::Generator;
-use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
 use cyberid_store::{Durability, Store, StoreLocation};
 use rand::SeedableRng;
 use serde_json::{Value, json};
@@ -34,9 +33,8 @@ pub struct Harness {
 pub async fn start(postgres: bool, tweak: impl FnOnce(&mut PlatformConfig)) -> Harness {
     let data = tempfile::tempdir().unwrap();
     let location = if postgres {
-        let url = fresh_postgres_schema(&postgres_base_url().unwrap())
-            .await
-            .unwrap();
+        let server = cyberid_testkit::postgres().expect("PostgreSQL is configured");
+        let url = server.fresh_schema().await;
         StoreLocation::Postgres { url, pool_size: 8 }
     } else {
         StoreLocation::Sqlite {
@@ -93,14 +91,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     check(start(false, &tweak).await).await;
-    if postgres_base_url().is_none() {
-        assert!(
-            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
-            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
-        );
-        eprintln!("PostgreSQL checks skipped: CYBERID_TEST_DATABASE_URL is not set");
-    }
-    if postgres_base_url().is_some() {
+    if cyberid_testkit::postgres().is_some() {
         check(start(true, &tweak).await).await;
     }
 }
