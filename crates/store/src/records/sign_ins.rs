@@ -1,25 +1,6 @@
-//! Rows of federated login: relying parties, sign-ins in progress, access tokens, consents,
-//! and the account facts a sign-in needs.
+//! Sign-ins from `/authorize` (or a pushed request) to the code exchange.
 
-/// A relying party as the operator registered it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelyingParty {
-    pub client_id: String,
-    pub name: String,
-    pub redirect_uris: Vec<String>,
-    pub sector: String,
-    pub allowed_claims: Vec<String>,
-    pub legal_basis: Option<String>,
-    /// `client_secret_basic` or `private_key_jwt`.
-    pub auth_method: String,
-    /// Keyed digest of the client secret (never the secret).
-    pub secret_digest: Option<Vec<u8>>,
-    /// The RP's public keys (JWKS JSON) for `private_key_jwt`.
-    pub jwks: Option<String>,
-    pub require_par: bool,
-    pub suspended: bool,
-    pub created_at: i64,
-}
+use super::accounts::{AccountRecord, DeviceRecord, Factor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoginStatus {
@@ -123,56 +104,5 @@ pub enum CodeRedemption {
     NotApproved,
 }
 
-/// What a sign-in needs to know of an account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccountRecord {
-    pub account_id: i64,
-    /// `active`, `suspended` or `deregistered`.
-    pub status: String,
-    pub person_digest: Vec<u8>,
-    pub network_number: String,
-    pub wrapped_data_key: Option<Vec<u8>>,
-    pub sealed_attributes: Option<Vec<u8>>,
-    pub pin_key_id: Vec<u8>,
-    pub pin_verifier: String,
-    pub pin_failures: u32,
-    pub face_failures: u32,
-}
-
-#[derive(Clone, Debug)]
-pub struct DeviceRecord {
-    pub device_id: i64,
-    pub public_jwk: String,
-}
-
-/// A factor whose failed attempts are counted across nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Factor {
-    Pin,
-    Face,
-}
-
-impl Factor {
-    /// The counter column (fixed names, never from input).
-    pub(crate) fn column(&self) -> &'static str {
-        match self {
-            Self::Pin => "pin_failures",
-            Self::Face => "face_failures",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsentRecord {
-    pub client_id: String,
-    pub claims: Vec<String>,
-    pub granted_at: i64,
-}
-
-pub(crate) fn to_json(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
-}
-
-pub(crate) fn from_json(text: &str) -> Result<Vec<String>, crate::StoreError> {
-    serde_json::from_str(text).map_err(|_| crate::StoreError::Corrupt("JSON list".into()))
-}
+/// What [`crate::SignInStore::login_and_device`] found.
+pub type LoginAndDevice = (Option<LoginRecord>, Option<(AccountRecord, DeviceRecord)>);
