@@ -39,11 +39,13 @@ impl fmt::Display for AccountStatus {
     }
 }
 
-/// How a relying party authenticates at the token endpoint (OIDC Core §9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a relying party authenticates at the token endpoint (OIDC Core §9). A
+/// registration that names none gets a client secret.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
     /// A random secret, stored only as a keyed digest.
+    #[default]
     ClientSecretBasic,
     /// An ES256 assertion signed with a key from the client's registered JWKS.
     PrivateKeyJwt,

@@ -37,9 +37,9 @@ pub mod sqlite;
 pub use contract::{AccountStore, ClientStore, ConsentStore, RegistryStore, SignInStore, Store};
 pub use records::{
     AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, EnrolError, EnrolledAccount,
-    Factor, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewAccount, NewLogin,
+    Factor, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewAccount, NewLogin, Refusal,
     RegistryBatches, RegistryChunk, RegistryImportError, RelyingParty, ResumedEnrolment,
-    StoreCounts,
+    SignInRequest, StoreCounts,
 };
 
 const KEY_FINGERPRINT_SETTING: &str = "platform_key_fingerprint";

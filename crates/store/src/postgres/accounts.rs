@@ -28,7 +28,7 @@ pub(super) fn account_from(row: &Row) -> Result<AccountRecord, StoreError> {
     let f = Fields::new(row, "accounts", "account_");
     Ok(AccountRecord {
         account_id: f.get("account_id")?,
-        status: f.get("account_status")?,
+        status: f.text("account_status")?,
         person_digest: f.get("account_person_digest")?,
         network_number: f.get("account_network_number")?,
         wrapped_data_key: f.get("account_wrapped_data_key")?,

@@ -1,11 +1,12 @@
 //! Relying parties and the client assertions they used.
 
 use async_trait::async_trait;
+use cyberid_domain::Claim;
 use tokio_postgres::Row;
 
 use super::PostgresStore;
 use super::row::Fields;
-use crate::records::{RelyingParty, to_json};
+use crate::records::{ClientStatus, RelyingParty, claims_json, to_json};
 use crate::{ClientStore, StoreError};
 
 /// A relying party's columns, under `rp_` names (see [`Fields`]).
@@ -18,29 +19,31 @@ pub(super) const RP_COLUMNS: &str = "r.client_id AS rp_client_id, r.name AS rp_n
 /// A relying party from [`RP_COLUMNS`].
 pub(super) fn relying_party_from(row: &Row) -> Result<RelyingParty, StoreError> {
     let f = Fields::new(row, "relying_parties", "rp_");
-    let status: &str = f.get("rp_status")?;
     Ok(RelyingParty {
         client_id: f.get("rp_client_id")?,
         name: f.get("rp_name")?,
         redirect_uris: f.json_list("rp_redirect_uris")?,
         sector: f.get("rp_sector")?,
-        allowed_claims: f.json_list("rp_allowed_claims")?,
+        allowed_claims: allowed_claims(&f)?,
         legal_basis: f.get("rp_legal_basis")?,
-        auth_method: f.get("rp_auth_method")?,
+        auth_method: f.text("rp_auth_method")?,
         secret_digest: f.get("rp_secret_digest")?,
         jwks: f.get("rp_jwks")?,
         require_par: f.get("rp_require_par")?,
-        suspended: match status {
-            "active" => false,
-            "suspended" => true,
-            _ => return Err(f.corrupt("rp_status", format!("unknown value {status:?}"))),
-        },
+        suspended: f.text::<ClientStatus>("rp_status")? == ClientStatus::Suspended,
         created_at: f.get("rp_created_at")?,
     })
 }
 
-fn stored_status(suspended: bool) -> &'static str {
-    if suspended { "suspended" } else { "active" }
+/// The claims a relying party may ask for: registered once, a JSON array read whole.
+fn allowed_claims(f: &Fields<'_>) -> Result<Vec<Claim>, StoreError> {
+    f.json_list("rp_allowed_claims")?
+        .iter()
+        .map(|name| {
+            Claim::parse(name)
+                .ok_or_else(|| f.corrupt("rp_allowed_claims", format!("unknown claim {name:?}")))
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -56,13 +59,13 @@ impl ClientStore for PostgresStore {
                 &rp.name,
                 &to_json(&rp.redirect_uris),
                 &rp.sector,
-                &to_json(&rp.allowed_claims),
+                &claims_json(&rp.allowed_claims),
                 &rp.legal_basis,
-                &rp.auth_method,
+                &rp.auth_method.as_str(),
                 &rp.secret_digest,
                 &rp.jwks,
                 &rp.require_par,
-                &stored_status(rp.suspended),
+                &ClientStatus::of(rp.suspended).as_str(),
                 &rp.created_at,
             ],
         )
@@ -97,7 +100,7 @@ impl ClientStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         self.execute(
             "UPDATE relying_parties SET status = $2 WHERE client_id = $1",
-            &[&client_id, &stored_status(suspended)],
+            &[&client_id, &ClientStatus::of(suspended).as_str()],
         )
         .await
         .map(|n| n == 1)

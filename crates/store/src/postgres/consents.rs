@@ -13,7 +13,7 @@ fn consent_from(row: &Row) -> Result<ConsentRecord, StoreError> {
     let f = Fields::new(row, "consents", "");
     Ok(ConsentRecord {
         client_id: f.get("client_id")?,
-        claims: f.json_list("claims")?,
+        claims: f.claims("claims")?,
         granted_at: f.get("granted_at")?,
     })
 }

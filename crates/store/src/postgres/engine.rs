@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_approval_digest.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_typed_sign_in_request.sql"),
+    ),
 ];
 
 /// Serialises migrations when several nodes start at once.

@@ -2,10 +2,12 @@
 
 use std::fmt::Display;
 
+use cyberid_domain::Claim;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
 use crate::StoreError;
+use crate::records::StoredText;
 
 /// One row's columns, read by name through fallible getters (`try_get`, never the
 /// panicking `get`): a missing column, a NULL where a value belongs or a value of another
@@ -46,6 +48,36 @@ impl<'r> Fields<'r> {
         <U as TryFrom<T>>::Error: Display,
     {
         U::try_from(self.get::<T>(column)?).map_err(|e| self.corrupt(column, e))
+    }
+
+    /// A value of a closed set, stored as its name (see [`StoredText`]).
+    pub(crate) fn text<T: StoredText>(&self, column: &'static str) -> Result<T, StoreError> {
+        self.optional_text(column)?
+            .ok_or_else(|| self.corrupt(column, "NULL where a value belongs"))
+    }
+
+    /// [`Fields::text`] of a column that may be NULL.
+    pub(crate) fn optional_text<T: StoredText>(
+        &self,
+        column: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(name) = self.get::<Option<&str>>(column)? else {
+            return Ok(None);
+        };
+        T::from_stored(name)
+            .map(Some)
+            .ok_or_else(|| self.corrupt(column, format!("unknown value {name:?}")))
+    }
+
+    /// A claim list, stored as a `TEXT[]` of claim names.
+    pub(crate) fn claims(&self, column: &'static str) -> Result<Vec<Claim>, StoreError> {
+        self.get::<Vec<&str>>(column)?
+            .into_iter()
+            .map(|name| {
+                Claim::parse(name)
+                    .ok_or_else(|| self.corrupt(column, format!("unknown claim {name:?}")))
+            })
+            .collect()
     }
 
     /// A list stored whole as a JSON array of strings.

@@ -11,36 +11,39 @@ use super::clients::{RP_COLUMNS, relying_party_from};
 use super::row::{Fields, qualified};
 use super::{PostgresStore, db_error};
 use crate::records::{
-    AccountRecord, CodeRedemption, Factor, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus,
-    NewLogin, RelyingParty, to_json,
+    AccountRecord, CodeRedemption, Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
+    RelyingParty, SignInRequest, claim_names, distinct_claims,
 };
 use crate::{SignInStore, StoreError};
 
 /// A sign-in's columns. Its `account_id` is read as `login_account_id`, apart from the
 /// `account_id` of an account selected beside it.
-const LOGIN_COLUMNS: &str = "id, client_id, request, browser_digest, status, error, \
-     account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, created_at, \
-     expires_at, pin_evaluated, code_replayed_at, approval_digest";
+const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, requested_claims, \
+     id_token_claims, required_level, code_challenge, force_consent, browser_digest, status, \
+     account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, \
+     code_replayed_at, pin_evaluated, approval_digest, created_at, expires_at";
 
 /// A sign-in from [`LOGIN_COLUMNS`].
 fn login_from(row: &Row) -> Result<LoginRecord, StoreError> {
     let f = Fields::new(row, "login_transactions", "");
-    let status: &str = f.get("status")?;
-    let claims: Option<&str> = f.get("claims")?;
     Ok(LoginRecord {
         id: f.get("id")?,
-        client_id: f.get("client_id")?,
-        request: f.get("request")?,
-        browser_digest: f.get("browser_digest")?,
-        status: LoginStatus::parse(status)
-            .ok_or_else(|| f.corrupt("status", format!("unknown value {status:?}")))?,
-        error: f.get("error")?,
-        account_id: f.get("login_account_id")?,
-        level: f.get("level")?,
-        claims: match claims {
-            Some(_) => f.json_list("claims")?,
-            None => Vec::new(),
+        request: SignInRequest {
+            client_id: f.get("client_id")?,
+            redirect_uri: f.get("redirect_uri")?,
+            state: f.get("state")?,
+            nonce: f.get("nonce")?,
+            claims: f.claims("requested_claims")?,
+            id_token_claims: f.claims("id_token_claims")?,
+            level: f.text("required_level")?,
+            code_challenge: f.get("code_challenge")?,
+            force_consent: f.get("force_consent")?,
         },
+        browser_digest: f.get("browser_digest")?,
+        status: f.text("status")?,
+        account_id: f.get("login_account_id")?,
+        level: f.optional_text("level")?,
+        claims: f.claims("claims")?,
         auth_time: f.get("auth_time")?,
         code_redeemed_at: f.get("code_redeemed_at")?,
         code_replayed_at: f.get("code_replayed_at")?,
@@ -63,6 +66,8 @@ fn redeemed_with_account(row: &Row) -> Result<(LoginRecord, Option<AccountRecord
 }
 
 // The approval statement, with room for one more data-modifying step before its result.
+// Claim lists are `TEXT[]`: the merge appends the claims the row does not hold yet, in the
+// order asked, with array operators.
 macro_rules! approve_and_remember_consent {
     ($($more:literal)?) => {
         concat!("WITH approved AS (
@@ -74,20 +79,11 @@ macro_rules! approve_and_remember_consent {
        INSERT INTO consents (account_id, client_id, claims, granted_at)
        SELECT $3, client_id, $5, $2 FROM approved
        ON CONFLICT (account_id, client_id) DO UPDATE
-       SET claims = (
-             SELECT json_agg(claim ORDER BY position)::text FROM (
-               SELECT claim, min(position) AS position FROM (
-                 SELECT claim, position
-                   FROM json_array_elements_text(consents.claims::json)
-                        WITH ORDINALITY AS held(claim, position)
-                 UNION ALL
-                 SELECT claim, 1000000 + position
-                   FROM json_array_elements_text(excluded.claims::json)
-                        WITH ORDINALITY AS asked(claim, position)
-               ) both_sets GROUP BY claim
-             ) merged),
+       SET claims = consents.claims || ARRAY(
+             SELECT claim FROM unnest(excluded.claims) WITH ORDINALITY AS asked(claim, position)
+             WHERE claim <> ALL (consents.claims) ORDER BY position),
            granted_at = excluded.granted_at
-       WHERE NOT consents.claims::jsonb @> excluded.claims::jsonb
+       WHERE NOT consents.claims @> excluded.claims
        RETURNING 1)", $($more,)? "
      SELECT count(*) AS approved FROM approved")
     };
@@ -118,15 +114,25 @@ fn approved_count(row: &Row) -> Result<u64, StoreError> {
 #[async_trait]
 impl SignInStore for PostgresStore {
     async fn insert_login(&self, login: &NewLogin) -> Result<bool, StoreError> {
+        let request = &login.request;
         self.execute(
             "INSERT INTO login_transactions
-               (id, client_id, request, par_handle, browser_digest, status, created_at, expires_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+               (id, client_id, redirect_uri, state, nonce, requested_claims, id_token_claims,
+                required_level, code_challenge, force_consent, par_handle, browser_digest,
+                status, created_at, expires_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
              WHERE EXISTS (SELECT 1 FROM relying_parties WHERE client_id = $2 AND status = 'active')",
             &[
                 &login.id,
-                &login.client_id,
-                &login.request,
+                &request.client_id,
+                &request.redirect_uri,
+                &request.state,
+                &request.nonce,
+                &claim_names(&request.claims),
+                &claim_names(&request.id_token_claims),
+                &request.level.as_str(),
+                &request.code_challenge,
+                &request.force_consent,
                 &login.par_handle,
                 &login.browser_digest,
                 &login.status.as_str(),
@@ -245,9 +251,10 @@ impl SignInStore for PostgresStore {
                 auth_time,
                 reset,
             } => {
-                let claims = to_json(claims);
+                let claims = claim_names(&distinct_claims(claims));
+                let level = level.as_str();
                 let params: [&(dyn ToSql + Sync); 6] =
-                    [&id, &now, account_id, level, &claims, auth_time];
+                    [&id, &now, account_id, &level, &claims, auth_time];
                 // One statement either way: atomic without a transaction, one round trip.
                 let approved = if reset.is_empty() {
                     self.one(APPROVE_AND_REMEMBER_CONSENT, &params, approved_count)
@@ -265,11 +272,11 @@ impl SignInStore for PostgresStore {
                 };
                 approved.unwrap_or(0)
             }
-            LoginOutcome::Refused { status, error } => {
+            LoginOutcome::Refused(refusal) => {
                 self.execute(
-                    "UPDATE login_transactions SET status = $3, error = $4
+                    "UPDATE login_transactions SET status = $3
                      WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-                    &[&id, &now, &status.as_str(), error],
+                    &[&id, &now, &refusal.status().as_str()],
                 )
                 .await?
             }
@@ -326,8 +333,7 @@ impl SignInStore for PostgresStore {
                    UPDATE login_transactions SET code_redeemed_at = $5
                    WHERE id = $1 AND client_id = $2 AND status = 'approved'
                      AND code_redeemed_at IS NULL
-                     AND request::jsonb ->> 'redirect_uri' = $3
-                     AND request::jsonb ->> 'code_challenge' = $4
+                     AND redirect_uri = $3 AND code_challenge = $4
                      AND EXISTS (SELECT 1 FROM relying_parties r
                                  WHERE r.client_id = $2 AND r.status = 'active')
                    RETURNING {LOGIN_COLUMNS})

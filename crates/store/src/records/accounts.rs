@@ -1,6 +1,6 @@
 //! Accounts with their devices and credentials, and the failure counts of their factors.
 
-use cyberid_domain::NetworkNumber;
+use cyberid_domain::{AccountStatus, NetworkNumber};
 
 use crate::StoreError;
 
@@ -58,8 +58,7 @@ pub enum EnrolError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountRecord {
     pub account_id: i64,
-    /// `active`, `suspended` or `deregistered`.
-    pub status: String,
+    pub status: AccountStatus,
     pub person_digest: Vec<u8>,
     pub network_number: String,
     pub wrapped_data_key: Option<Vec<u8>>,

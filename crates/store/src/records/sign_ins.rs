@@ -1,5 +1,7 @@
 //! Sign-ins from `/authorize` (or a pushed request) to the code exchange.
 
+use cyberid_domain::{AssuranceLevel, Claim};
+
 use super::accounts::{AccountRecord, DeviceRecord, Factor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,11 +13,19 @@ pub enum LoginStatus {
     Approved,
     /// The holder said no.
     Declined,
-    /// Ended with another error (e.g. the level could not be reached).
+    /// The wallet could not reach the level (or the PIN locked on the way).
     Failed,
 }
 
 impl LoginStatus {
+    pub const ALL: [LoginStatus; 5] = [
+        Self::Pushed,
+        Self::Pending,
+        Self::Approved,
+        Self::Declined,
+        Self::Failed,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pushed => "pushed",
@@ -27,24 +37,36 @@ impl LoginStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pushed,
-            Self::Pending,
-            Self::Approved,
-            Self::Declined,
-            Self::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
+}
+
+/// The authorization request a sign-in was started with, as the platform validated it:
+/// what the sign-in shows, what the approval may release, and what the code exchange must
+/// match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// Claims requested, registered for the client and permitted to it: what the wallet
+    /// asks consent for.
+    pub claims: Vec<Claim>,
+    /// Of those, the ones requested for the ID token (`claims.id_token`).
+    pub id_token_claims: Vec<Claim>,
+    /// The lowest level the client accepts.
+    pub level: AssuranceLevel,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// `prompt=consent`: ask even if consent was given before.
+    pub force_consent: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct NewLogin {
     pub id: String,
-    pub client_id: String,
-    /// The validated authorization request as JSON (the platform's own format).
-    pub request: String,
+    pub request: SignInRequest,
     pub par_handle: Option<String>,
     pub browser_digest: Option<Vec<u8>>,
     pub status: LoginStatus,
@@ -55,14 +77,15 @@ pub struct NewLogin {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginRecord {
     pub id: String,
-    pub client_id: String,
-    pub request: String,
+    pub request: SignInRequest,
     pub browser_digest: Option<Vec<u8>>,
     pub status: LoginStatus,
-    pub error: Option<String>,
+    /// The approving account, once approved.
     pub account_id: Option<i64>,
-    pub level: Option<String>,
-    pub claims: Vec<String>,
+    /// The level the approval proved.
+    pub level: Option<AssuranceLevel>,
+    /// The claims the approval released.
+    pub claims: Vec<Claim>,
     pub auth_time: Option<i64>,
     pub code_redeemed_at: Option<i64>,
     /// Set when the code was presented again: what it issued is revoked.
@@ -79,14 +102,33 @@ pub struct LoginRecord {
 pub enum LoginOutcome {
     Approved {
         account_id: i64,
-        level: String,
-        claims: Vec<String>,
+        level: AssuranceLevel,
+        claims: Vec<Claim>,
         auth_time: i64,
         /// Factors proved at this sign-in, whose failure counts start again from zero.
         reset: Vec<Factor>,
     },
-    /// Declined by the holder (`access_denied`) or failed with another OAuth error code.
-    Refused { status: LoginStatus, error: String },
+    /// Ended without an approval; the platform tells the service why from the status.
+    Refused(Refusal),
+}
+
+/// Why a sign-in ended without an approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The holder said no.
+    Declined,
+    /// The wallet could not reach the level the service asked for.
+    Failed,
+}
+
+impl Refusal {
+    /// The status the sign-in ends in.
+    pub fn status(&self) -> LoginStatus {
+        match self {
+            Self::Declined => LoginStatus::Declined,
+            Self::Failed => LoginStatus::Failed,
+        }
+    }
 }
 
 /// The result of presenting an authorization code.

@@ -5,7 +5,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::row::{Fields, execute, query_all, query_one};
 use super::{SqliteStore, db_error};
-use crate::records::{RelyingParty, to_json};
+use crate::records::{ClientStatus, RelyingParty, claims_json, to_json};
 use crate::{ClientStore, StoreError};
 
 /// A relying party's columns, under `rp_` names (see [`Fields`]).
@@ -18,23 +18,18 @@ const RP_COLUMNS: &str = "r.client_id AS rp_client_id, r.name AS rp_name, \
 /// A relying party from [`RP_COLUMNS`].
 fn relying_party_from(row: &Row<'_>) -> Result<RelyingParty, StoreError> {
     let f = Fields::new(row, "relying_parties", "rp_");
-    let status: String = f.get("rp_status")?;
     Ok(RelyingParty {
         client_id: f.get("rp_client_id")?,
         name: f.get("rp_name")?,
         redirect_uris: f.json_list("rp_redirect_uris")?,
         sector: f.get("rp_sector")?,
-        allowed_claims: f.json_list("rp_allowed_claims")?,
+        allowed_claims: f.claims("rp_allowed_claims")?,
         legal_basis: f.get("rp_legal_basis")?,
-        auth_method: f.get("rp_auth_method")?,
+        auth_method: f.text("rp_auth_method")?,
         secret_digest: f.get("rp_secret_digest")?,
         jwks: f.get("rp_jwks")?,
         require_par: f.get("rp_require_par")?,
-        suspended: match status.as_str() {
-            "active" => false,
-            "suspended" => true,
-            _ => return Err(f.corrupt("rp_status", format!("unknown value {status:?}"))),
-        },
+        suspended: f.text::<ClientStatus>("rp_status")? == ClientStatus::Suspended,
         created_at: f.get("rp_created_at")?,
     })
 }
@@ -50,10 +45,6 @@ pub(super) fn read_relying_party(
         db_error,
         relying_party_from,
     )
-}
-
-fn stored_status(suspended: bool) -> &'static str {
-    if suspended { "suspended" } else { "active" }
 }
 
 #[async_trait]
@@ -72,13 +63,13 @@ impl ClientStore for SqliteStore {
                     rp.name,
                     to_json(&rp.redirect_uris),
                     rp.sector,
-                    to_json(&rp.allowed_claims),
+                    claims_json(&rp.allowed_claims),
                     rp.legal_basis,
-                    rp.auth_method,
+                    rp.auth_method.as_str(),
                     rp.secret_digest,
                     rp.jwks,
                     rp.require_par,
-                    stored_status(rp.suspended),
+                    ClientStatus::of(rp.suspended).as_str(),
                     rp.created_at,
                 ],
             )
@@ -117,7 +108,7 @@ impl ClientStore for SqliteStore {
             execute(
                 conn,
                 "UPDATE relying_parties SET status = ?2 WHERE client_id = ?1",
-                params![client_id, stored_status(suspended)],
+                params![client_id, ClientStatus::of(suspended).as_str()],
             )
             .map(|changed| changed == 1)
         })

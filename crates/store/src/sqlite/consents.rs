@@ -1,11 +1,12 @@
 //! Remembered consents: read and revoked here, merged by the approval that grants them.
 
 use async_trait::async_trait;
+use cyberid_domain::Claim;
 use rusqlite::{Connection, params};
 
 use super::row::{Fields, execute, query_all, query_one};
 use super::{SqliteStore, db_error};
-use crate::records::{ConsentRecord, to_json};
+use crate::records::{ConsentRecord, claims_json};
 use crate::{ConsentStore, StoreError};
 
 /// Adds `claims` to what the holder agreed to release to `client_id` (written when the
@@ -15,7 +16,7 @@ pub(super) fn remember_consent(
     conn: &Connection,
     account_id: i64,
     client_id: &str,
-    claims: &[String],
+    claims: &[Claim],
     now: i64,
 ) -> Result<(), StoreError> {
     let existing = query_one(
@@ -23,14 +24,14 @@ pub(super) fn remember_consent(
         "SELECT claims FROM consents WHERE account_id = ?1 AND client_id = ?2",
         params![account_id, client_id],
         db_error,
-        |row| Fields::new(row, "consents", "").json_list("claims"),
+        |row| Fields::new(row, "consents", "").claims("claims"),
     )?;
     let known = existing.is_some();
     let mut remembered = existing.unwrap_or_default();
     let before = remembered.len();
     for claim in claims {
         if !remembered.contains(claim) {
-            remembered.push(claim.clone());
+            remembered.push(*claim);
         }
     }
     if known && remembered.len() == before {
@@ -40,7 +41,7 @@ pub(super) fn remember_consent(
         conn,
         "INSERT INTO consents (account_id, client_id, claims, granted_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (account_id, client_id) DO UPDATE SET claims = excluded.claims, granted_at = excluded.granted_at",
-        params![account_id, client_id, to_json(&remembered), now],
+        params![account_id, client_id, claims_json(&remembered), now],
     )
     .map(|_| ())
 }
@@ -97,7 +98,7 @@ fn consent_from(row: &rusqlite::Row<'_>) -> Result<ConsentRecord, StoreError> {
     let f = Fields::new(row, "consents", "");
     Ok(ConsentRecord {
         client_id: f.get("client_id")?,
-        claims: f.json_list("claims")?,
+        claims: f.claims("claims")?,
         granted_at: f.get("granted_at")?,
     })
 }

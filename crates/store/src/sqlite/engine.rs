@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_approval_digest.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_typed_sign_in_request.sql"),
+    ),
 ];
 
 /// One write for the writer thread: runs on the writer's connection inside the group's

@@ -2,11 +2,13 @@
 
 use std::fmt::Display;
 
-use rusqlite::types::FromSql;
+use cyberid_domain::Claim;
+use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{Connection, Params, Row};
 
 use super::db_error;
 use crate::StoreError;
+use crate::records::StoredText;
 
 /// One row's columns, read by name through fallible getters: a missing column, a NULL where
 /// a value belongs or a value of another type is [`StoreError::Corrupt`] naming the column,
@@ -44,6 +46,55 @@ impl<'a, 'stmt> Fields<'a, 'stmt> {
         <U as TryFrom<T>>::Error: Display,
     {
         U::try_from(self.get::<T>(column)?).map_err(|e| self.corrupt(column, e))
+    }
+
+    /// A value of a closed set, stored as its name (see [`StoredText`]).
+    pub(crate) fn text<T: StoredText>(&self, column: &'static str) -> Result<T, StoreError> {
+        self.optional_text(column)?
+            .ok_or_else(|| self.corrupt(column, "NULL where a value belongs"))
+    }
+
+    /// [`Fields::text`] of a column that may be NULL.
+    pub(crate) fn optional_text<T: StoredText>(
+        &self,
+        column: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(name) = self.name(column)? else {
+            return Ok(None);
+        };
+        T::from_stored(name)
+            .map(Some)
+            .ok_or_else(|| self.corrupt(column, format!("unknown value {name:?}")))
+    }
+
+    /// A claim list, stored whole as a JSON array of claim names.
+    pub(crate) fn claims(&self, column: &'static str) -> Result<Vec<Claim>, StoreError> {
+        let text = self
+            .name(column)?
+            .ok_or_else(|| self.corrupt(column, "NULL where a list belongs"))?;
+        let names: Vec<&str> = serde_json::from_str(text).map_err(|e| self.corrupt(column, e))?;
+        names
+            .into_iter()
+            .map(|name| {
+                Claim::parse(name)
+                    .ok_or_else(|| self.corrupt(column, format!("unknown claim {name:?}")))
+            })
+            .collect()
+    }
+
+    /// A text column's value as stored (borrowed from the row, not copied).
+    fn name(&self, column: &'static str) -> Result<Option<&'a str>, StoreError> {
+        let value = self
+            .row
+            .get_ref(column)
+            .map_err(|e| self.corrupt(column, e))?;
+        match value {
+            ValueRef::Null => Ok(None),
+            value => value
+                .as_str()
+                .map(Some)
+                .map_err(|e| self.corrupt(column, e)),
+        }
     }
 
     /// A list stored whole as a JSON array of strings.

@@ -11,36 +11,39 @@ use super::engine::{in_read_transaction, in_savepoint};
 use super::row::{Fields, execute, query_one};
 use super::{SqliteStore, db_error};
 use crate::records::{
-    AccountRecord, CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus,
-    NewLogin, RelyingParty, to_json,
+    AccountRecord, CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
+    RelyingParty, SignInRequest, claims_json, distinct_claims,
 };
 use crate::{SignInStore, StoreError};
 
 /// A sign-in's columns. Its `account_id` is read as `login_account_id`, apart from the
 /// `account_id` of an account selected beside it.
-const LOGIN_COLUMNS: &str = "id, client_id, request, browser_digest, status, error, \
-     account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, created_at, \
-     expires_at, pin_evaluated, code_replayed_at, approval_digest";
+const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, requested_claims, \
+     id_token_claims, required_level, code_challenge, force_consent, browser_digest, status, \
+     account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, \
+     code_replayed_at, pin_evaluated, approval_digest, created_at, expires_at";
 
 /// A sign-in from [`LOGIN_COLUMNS`].
 fn login_from(row: &Row<'_>) -> Result<LoginRecord, StoreError> {
     let f = Fields::new(row, "login_transactions", "");
-    let status: String = f.get("status")?;
-    let claims: Option<String> = f.get("claims")?;
     Ok(LoginRecord {
         id: f.get("id")?,
-        client_id: f.get("client_id")?,
-        request: f.get("request")?,
-        browser_digest: f.get("browser_digest")?,
-        status: LoginStatus::parse(&status)
-            .ok_or_else(|| f.corrupt("status", format!("unknown value {status:?}")))?,
-        error: f.get("error")?,
-        account_id: f.get("login_account_id")?,
-        level: f.get("level")?,
-        claims: match claims {
-            Some(_) => f.json_list("claims")?,
-            None => Vec::new(),
+        request: SignInRequest {
+            client_id: f.get("client_id")?,
+            redirect_uri: f.get("redirect_uri")?,
+            state: f.get("state")?,
+            nonce: f.get("nonce")?,
+            claims: f.claims("requested_claims")?,
+            id_token_claims: f.claims("id_token_claims")?,
+            level: f.text("required_level")?,
+            code_challenge: f.get("code_challenge")?,
+            force_consent: f.get("force_consent")?,
         },
+        browser_digest: f.get("browser_digest")?,
+        status: f.text("status")?,
+        account_id: f.get("login_account_id")?,
+        level: f.optional_text("level")?,
+        claims: f.claims("claims")?,
         auth_time: f.get("auth_time")?,
         code_redeemed_at: f.get("code_redeemed_at")?,
         code_replayed_at: f.get("code_replayed_at")?,
@@ -78,16 +81,26 @@ impl SignInStore for SqliteStore {
     async fn insert_login(&self, login: &NewLogin) -> Result<bool, StoreError> {
         let login = login.clone();
         self.write(move |conn| {
+            let request = &login.request;
             execute(
                 conn,
                 "INSERT INTO login_transactions
-                   (id, client_id, request, par_handle, browser_digest, status, created_at, expires_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+                   (id, client_id, redirect_uri, state, nonce, requested_claims, id_token_claims,
+                    required_level, code_challenge, force_consent, par_handle, browser_digest,
+                    status, created_at, expires_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
                  WHERE EXISTS (SELECT 1 FROM relying_parties WHERE client_id = ?2 AND status = 'active')",
                 params![
                     login.id,
-                    login.client_id,
-                    login.request,
+                    request.client_id,
+                    request.redirect_uri,
+                    request.state,
+                    request.nonce,
+                    claims_json(&request.claims),
+                    claims_json(&request.id_token_claims),
+                    request.level.as_str(),
+                    request.code_challenge,
+                    request.force_consent,
                     login.par_handle,
                     login.browser_digest,
                     login.status.as_str(),
@@ -115,7 +128,7 @@ impl SignInStore for SqliteStore {
             let Some(login) = read_login(conn, &id)? else {
                 return Ok(None);
             };
-            Ok(read_relying_party(conn, &login.client_id)?.map(|rp| (login, rp)))
+            Ok(read_relying_party(conn, &login.request.client_id)?.map(|rp| (login, rp)))
         })
         .await
     }
@@ -129,7 +142,7 @@ impl SignInStore for SqliteStore {
             let Some(login) = read_login(conn, &id)? else {
                 return Ok(None);
             };
-            let Some(rp) = read_relying_party(conn, &login.client_id)? else {
+            let Some(rp) = read_relying_party(conn, &login.request.client_id)? else {
                 return Ok(None);
             };
             let (login, account) = with_account(conn, login)?;
@@ -199,13 +212,14 @@ impl SignInStore for SqliteStore {
                     auth_time,
                     reset,
                 } => in_savepoint(conn, |conn| {
+                    let claims = distinct_claims(&claims);
                     let client_id: Option<String> = query_one(
                         conn,
                         "UPDATE login_transactions
                          SET status = 'approved', account_id = ?3, level = ?4, claims = ?5, auth_time = ?6
                          WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2
                          RETURNING client_id",
-                        params![id, now, account_id, level, to_json(&claims), auth_time],
+                        params![id, now, account_id, level.as_str(), claims_json(&claims), auth_time],
                         db_error,
                         |row| Fields::new(row, "login_transactions", "").get("client_id"),
                     )?;
@@ -218,11 +232,11 @@ impl SignInStore for SqliteStore {
                     }
                     Ok(changed)
                 })?,
-                LoginOutcome::Refused { status, error } => execute(
+                LoginOutcome::Refused(refusal) => execute(
                     conn,
-                    "UPDATE login_transactions SET status = ?3, error = ?4
+                    "UPDATE login_transactions SET status = ?3
                      WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2",
-                    params![id, now, status.as_str(), error],
+                    params![id, now, refusal.status().as_str()],
                 )?,
             };
             Ok(changed == 1)
@@ -287,8 +301,7 @@ impl SignInStore for SqliteStore {
                     "UPDATE login_transactions SET code_redeemed_at = ?5
                      WHERE id = ?1 AND client_id = ?2 AND status = 'approved'
                        AND code_redeemed_at IS NULL
-                       AND json_extract(request, '$.redirect_uri') = ?3
-                       AND json_extract(request, '$.code_challenge') = ?4
+                       AND redirect_uri = ?3 AND code_challenge = ?4
                        AND EXISTS (SELECT 1 FROM relying_parties r
                                    WHERE r.client_id = ?2 AND r.status = 'active')
                      RETURNING {LOGIN_COLUMNS}"
