@@ -5,9 +5,9 @@ use cyberid_protocol::ErrorCode;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use cyberid_domain::parse_claim_list;
+use cyberid_domain::{Claim, ClientAuthMethod, parse_claim_list};
 use cyberid_platform::keys::PlatformKeys;
-use cyberid_platform::rp::{CLIENT_SECRET_BASIC, Registration, register};
+use cyberid_platform::rp::{Registration, register};
 use serde_json::json;
 
 use crate::output::{CliResult, Failure, print_json};
@@ -46,8 +46,9 @@ enum RpCommand {
         /// The law that entitles it to raw identity data (name, birthdate, network_number).
         #[arg(long)]
         legal_basis: Option<String>,
-        #[arg(long, default_value = CLIENT_SECRET_BASIC)]
-        auth: String,
+        /// How it authenticates at the token endpoint: client_secret_basic or private_key_jwt.
+        #[arg(long, default_value = ClientAuthMethod::default().as_str(), value_parser = auth_method)]
+        auth: ClientAuthMethod,
         /// Its public keys (JWKS file), for private_key_jwt.
         #[arg(long)]
         jwks: Option<PathBuf>,
@@ -97,6 +98,17 @@ impl AdminArgs {
     }
 }
 
+/// `--auth`, parsed.
+fn auth_method(name: &str) -> Result<ClientAuthMethod, String> {
+    ClientAuthMethod::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = ClientAuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+        format!(
+            "unknown client authentication {name}; use {}",
+            known.join(" or ")
+        )
+    })
+}
+
 pub async fn run(args: AdminArgs) -> CliResult {
     let AdminCommand::Rp { command } = args.command;
     match command {
@@ -126,7 +138,7 @@ pub async fn run(args: AdminArgs) -> CliResult {
                 name,
                 redirect_uris,
                 sector,
-                claims: claims.iter().map(|c| c.as_str().to_owned()).collect(),
+                claims,
                 legal_basis,
                 auth_method: auth,
                 jwks,
@@ -174,7 +186,11 @@ pub async fn run(args: AdminArgs) -> CliResult {
                         "{}  {}  [{status}]  claims: {}",
                         rp.client_id,
                         rp.name,
-                        rp.allowed_claims.join(",")
+                        rp.allowed_claims
+                            .iter()
+                            .map(Claim::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
                     );
                 }
             }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use cyberid_crypto::jose::VerifyingKey;
 use cyberid_crypto::sd_jwt::{self, KeyBindingCheck};
-use cyberid_domain::{Claim, MIN_SELF_ENROLMENT_AGE, PersonRecord, age_on};
+use cyberid_domain::{Claim, ClientAuthMethod, MIN_SELF_ENROLMENT_AGE, PersonRecord, age_on};
 use cyberid_platform::Overrides;
 use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
@@ -161,7 +161,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
         &cyberid_platform::rp::Registration {
             name: "Example Service".into(),
             redirect_uris: vec![example.redirect_uri()],
-            auth_method: cyberid_platform::rp::CLIENT_SECRET_BASIC.into(),
+            auth_method: ClientAuthMethod::ClientSecretBasic,
             ..Default::default()
         },
         cyberid_platform::now(),

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cyberid");
@@ -65,15 +64,7 @@ fn ok_json(args: &[&str]) -> Value {
 
 /// Whether to run the PostgreSQL variant; CI (CYBERID_REQUIRE_POSTGRES) insists on it.
 fn postgres_enabled() -> bool {
-    let enabled = postgres_base_url().is_some();
-    if !enabled {
-        assert!(
-            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
-            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
-        );
-        eprintln!("PostgreSQL variant skipped: CYBERID_TEST_DATABASE_URL is not set");
-    }
-    enabled
+    cyberid_testkit::postgres().is_some()
 }
 
 struct Server {
@@ -155,11 +146,8 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let registry = dir.path().join("registry.tsv");
         let database_url = if postgres {
-            Some(
-                fresh_postgres_schema(&postgres_base_url().unwrap())
-                    .await
-                    .unwrap(),
-            )
+            let server = cyberid_testkit::postgres().expect("PostgreSQL is configured");
+            Some(server.fresh_schema().await)
         } else {
             None
         };

@@ -11,10 +11,13 @@
 //! - [`age_on`] and [`AgePredicates`]: ages and the predicates disclosed instead of birth dates.
 //! - [`AssuranceLevel`]: L1..L3 and their OIDC `acr`/`amr` values.
 //! - [`Claim`]: the claims a relying party may request.
+//! - [`AccountStatus`], [`ClientAuthMethod`]: an account's state and a relying party's
+//!   authentication method.
 //!
 //! Types carrying personal data redact themselves in `Debug`, so they cannot leak into logs.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod age;
 pub mod citizen_id;
 pub mod claims;
@@ -25,6 +28,7 @@ pub mod person;
 pub mod region;
 pub mod sex;
 
+pub use account::{AccountStatus, ClientAuthMethod};
 pub use age::{AgePredicates, MIN_SELF_ENROLMENT_AGE, age_on};
 pub use citizen_id::{CitizenIdError, CitizenIdNumber};
 pub use claims::{Claim, UnknownClaim, parse_claim_list};

@@ -8,21 +8,21 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::jose::{EcPublicJwk, UnverifiedJws, VerifyingKey};
 use cyberid_crypto::{b64, constant_time_eq, pin, sha256};
-use cyberid_domain::{AssuranceLevel, Claim};
+use cyberid_domain::{AccountStatus, AssuranceLevel, Claim};
 use cyberid_protocol::{
     APPROVAL_TYP, ApprovalClaims, ConsentEntry, ConsentList, Decision, DecisionRequest,
     DecisionResponse, DecisionStatus, LOGIN_PAGE_PREFIX, LoginDetails, PinRequest, PinResponse,
     ProofRequest, RequestedClaim, WALLET_PROOF_TYP, WalletProofClaims,
 };
 use cyberid_store::{
-    AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, RelyingParty,
+    AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, LoginStatus, Refusal,
+    RelyingParty, SignInRequest,
 };
 use serde_json::json;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::oidc::authorize::{LOGIN_COOKIE, authorization_code, client_redirect_url, see_other};
-use crate::oidc::request::AuthorizationRequest;
 use crate::pages::{error_page, render};
 use crate::server::Platform;
 
@@ -44,14 +44,9 @@ fn challenge(platform: &Platform, id: &str) -> String {
     b64::encode(&platform.keys.mac.digest("wallet-challenge", id.as_bytes())[..16])
 }
 
-fn request_of(login: &LoginRecord) -> Result<AuthorizationRequest, ApiError> {
-    serde_json::from_str(&login.request).map_err(|e| ApiError::internal("stored request", e))
-}
-
-fn describe(claims: &[String]) -> Vec<RequestedClaim> {
+fn describe(claims: &[Claim]) -> Vec<RequestedClaim> {
     claims
         .iter()
-        .filter_map(|name| Claim::parse(name))
         .map(|claim| RequestedClaim {
             name: claim.as_str().to_owned(),
             description: claim.description().to_owned(),
@@ -104,7 +99,6 @@ async fn page_inner(
     let Some((login, rp)) = platform.store.login_with_client(id).await? else {
         return Ok(unknown());
     };
-    let request = request_of(&login)?;
     let pending = is_open(&login, crate::now());
     // Every answer that goes back to the client (code or error, with its state) is for the
     // browser that started the sign-in only.
@@ -118,15 +112,16 @@ async fn page_inner(
     Ok(match login.status {
         LoginStatus::Pushed => unknown(),
         LoginStatus::Pending if pending => {
-            login_page(platform, &login.id, login.expires_at, &rp, &request)?
+            login_page(platform, &login.id, login.expires_at, &rp, &login.request)?
         }
-        _ => see_other(&destination(platform, &login, &request)),
+        _ => see_other(&destination(platform, &login)),
     })
 }
 
 /// Where the browser goes once sign-in `login` has ended (it is not pending, or has
 /// expired): back to the client with the code, or with the error and why.
-fn destination(platform: &Platform, login: &LoginRecord, request: &AuthorizationRequest) -> String {
+fn destination(platform: &Platform, login: &LoginRecord) -> String {
+    let request = &login.request;
     let state = request.state.as_deref();
     let error = |code: ErrorCode, description: &str| {
         client_redirect_url(
@@ -142,18 +137,10 @@ fn destination(platform: &Platform, login: &LoginRecord, request: &Authorization
             client_redirect_url(platform, &request.redirect_uri, state, &[("code", &code)])
         }
         LoginStatus::Declined => error(ErrorCode::AccessDenied, "the holder declined the sign-in"),
-        LoginStatus::Failed => {
-            let code = match login.error.as_deref().and_then(ErrorCode::parse) {
-                Some(ErrorCode::UnmetAuthenticationRequirements) => {
-                    ErrorCode::UnmetAuthenticationRequirements
-                }
-                _ => ErrorCode::AccessDenied,
-            };
-            error(
-                code,
-                "the holder's wallet could not reach the requested level",
-            )
-        }
+        LoginStatus::Failed => error(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the holder's wallet could not reach the requested level",
+        ),
         // Pending past its expiry (a pushed request that was never claimed has no page).
         LoginStatus::Pending | LoginStatus::Pushed => error(
             ErrorCode::AccessDenied,
@@ -183,7 +170,7 @@ pub(crate) fn login_page(
     id: &str,
     expires_at: i64,
     rp: &RelyingParty,
-    request: &AuthorizationRequest,
+    request: &SignInRequest,
 ) -> Result<Response, ApiError> {
     let page_url = format!("{}{LOGIN_PAGE_PREFIX}{id}", platform.issuer);
     let wallet_link = cyberid_protocol::wallet_link(&page_url);
@@ -260,7 +247,7 @@ async fn status_now(
         });
     }
     let location = if login.status != LoginStatus::Pushed && same_browser(headers, &login) {
-        Some(destination(platform, &login, &request_of(&login)?))
+        Some(destination(platform, &login))
     } else {
         None
     };
@@ -359,7 +346,7 @@ fn bound_device(
     kid.ok_or_else(no_device_key)?;
     let (account, device) =
         found.ok_or_else(|| unauthorized("this device is not bound to any account"))?;
-    if account.status != "active" {
+    if account.status != AccountStatus::Active {
         return Err(ApiError::new(
             ErrorCode::AccountInactive,
             "this Cyberspace ID is suspended or deregistered",
@@ -380,18 +367,16 @@ fn is_open(login: &LoginRecord, now: i64) -> bool {
     login.status == LoginStatus::Pending && login.expires_at > now
 }
 
-/// The sign-in if it is pending and unexpired, with its authorization request.
-fn still_open(login: Option<LoginRecord>) -> Result<(LoginRecord, AuthorizationRequest), ApiError> {
-    let login = login
+/// The sign-in if it is pending and unexpired.
+fn still_open(login: Option<LoginRecord>) -> Result<LoginRecord, ApiError> {
+    login
         .filter(|login| is_open(login, crate::now()))
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::LoginClosed,
                 "this sign-in has already ended or expired; start again at the service",
             )
-        })?;
-    let request = request_of(&login)?;
-    Ok((login, request))
+        })
 }
 
 /// `GET /api/v1/logins/{id}`: what the wallet shows before the holder decides. It is what
@@ -406,11 +391,12 @@ pub async fn details(
         Some((login, rp)) => (Some(login), Some(rp)),
         None => (None, None),
     };
-    let (login, request) = still_open(login)?;
+    let login = still_open(login)?;
     let rp = rp.ok_or_else(|| ApiError::internal("open", "client vanished"))?;
+    let request = &login.request;
     Ok(Json(LoginDetails {
         transaction_id: login.id.clone(),
-        client_id: login.client_id.clone(),
+        client_id: request.client_id.clone(),
         rp_name: rp.name,
         legal_basis: rp.legal_basis,
         claims: describe(&request.claims),
@@ -431,7 +417,7 @@ pub async fn pin_evaluation(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PinRequest>,
 ) -> Result<Json<PinResponse>, ApiError> {
-    let (_, _, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
+    let (_, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
     if approval.decision != Decision::Approve || approval.level < AssuranceLevel::L2 {
         return Err(ApiError::invalid_request(
             "a PIN is evaluated only for an approval at L2 or above",
@@ -465,10 +451,8 @@ pub async fn pin_evaluation(
 }
 
 async fn fail_unreachable(platform: &Platform, id: &str) -> Result<(), ApiError> {
-    let outcome = LoginOutcome::Refused {
-        status: LoginStatus::Failed,
-        error: ErrorCode::UnmetAuthenticationRequirements.as_str().into(),
-    };
+    // The service hears `unmet_authentication_requirements`.
+    let outcome = LoginOutcome::Refused(Refusal::Failed);
     platform.finish_login(id, &outcome, crate::now()).await?;
     Ok(())
 }
@@ -487,21 +471,14 @@ pub async fn decision(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
-    let (login, request, account, approval) =
-        open_with_approval(&platform, &id, &body.approval).await?;
+    let (login, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
     let now = crate::now();
+    // The service hears `access_denied` for a decline, `unmet_authentication_requirements`
+    // when the wallet cannot reach the level (see `destination`).
     let outcome = match approval.decision {
-        Decision::Decline => LoginOutcome::Refused {
-            status: LoginStatus::Declined,
-            error: ErrorCode::AccessDenied.as_str().into(),
-        },
-        Decision::Unable => LoginOutcome::Refused {
-            status: LoginStatus::Failed,
-            error: ErrorCode::UnmetAuthenticationRequirements.as_str().into(),
-        },
-        Decision::Approve => {
-            approve(&platform, &login, &request, &account, &approval, &body, now).await?
-        }
+        Decision::Decline => LoginOutcome::Refused(Refusal::Declined),
+        Decision::Unable => LoginOutcome::Refused(Refusal::Failed),
+        Decision::Approve => approve(&platform, &login, &account, &approval, &body, now).await?,
     };
     if !platform.finish_login(&id, &outcome, now).await? {
         return Err(ApiError::new(
@@ -512,11 +489,8 @@ pub async fn decision(
     let status = match &outcome {
         // The store remembered the consent in the approval's own transaction.
         LoginOutcome::Approved { .. } => DecisionStatus::Approved,
-        LoginOutcome::Refused {
-            status: LoginStatus::Declined,
-            ..
-        } => DecisionStatus::Declined,
-        LoginOutcome::Refused { .. } => DecisionStatus::Failed,
+        LoginOutcome::Refused(Refusal::Declined) => DecisionStatus::Declined,
+        LoginOutcome::Refused(Refusal::Failed) => DecisionStatus::Failed,
     };
     tracing::info!(
         account = account.account_id,
@@ -532,26 +506,18 @@ async fn open_with_approval(
     platform: &Platform,
     id: &str,
     approval: &str,
-) -> Result<
-    (
-        LoginRecord,
-        AuthorizationRequest,
-        AccountRecord,
-        ApprovalClaims,
-    ),
-    ApiError,
-> {
+) -> Result<(LoginRecord, AccountRecord, ApprovalClaims), ApiError> {
     let jws = UnverifiedJws::parse(approval);
     let kid = jws.as_ref().ok().and_then(|jws| jws.header.kid.clone());
     let (login, device) = platform
         .store
         .login_and_device(id, kid.as_deref().unwrap_or_default())
         .await?;
-    let (login, request) = still_open(login)?;
+    let login = still_open(login)?;
     let jws = jws.map_err(|e| ApiError::invalid_request(format!("approval: {e}")))?;
     let (account, device) = bound_device(kid.as_deref(), device)?;
     let claims = check_approval(platform, &login, approval, &jws, &device)?;
-    Ok((login, request, account, claims))
+    Ok((login, account, claims))
 }
 
 /// The approval's claims, checked: signed by the device key that named it, for this very
@@ -577,7 +543,7 @@ fn check_approval(
             .map_err(|e| unauthorized(&format!("the approval signature does not verify: {e}")))?
     };
     if claims.txn != login.id
-        || claims.client_id != login.client_id
+        || claims.client_id != login.request.client_id
         || claims.challenge != challenge(platform, &login.id)
     {
         return Err(unauthorized("the approval is for another sign-in"));
@@ -591,12 +557,12 @@ fn check_approval(
 async fn approve(
     platform: &Platform,
     login: &LoginRecord,
-    request: &AuthorizationRequest,
     account: &AccountRecord,
     approval: &ApprovalClaims,
     body: &DecisionRequest,
     now: i64,
 ) -> Result<LoginOutcome, ApiError> {
+    let request = &login.request;
     let level = approval.level;
     if level < request.level {
         return Err(ApiError::new(
@@ -607,10 +573,14 @@ async fn approve(
             ),
         ));
     }
-    if let Some(extra) = approval.claims.iter().find(|c| !request.claims.contains(c)) {
-        return Err(ApiError::invalid_request(format!(
-            "{extra} was not requested"
-        )));
+    let mut claims = Vec::with_capacity(approval.claims.len());
+    for name in &approval.claims {
+        let Some(claim) = Claim::parse(name).filter(|claim| request.claims.contains(claim)) else {
+            return Err(ApiError::invalid_request(format!(
+                "{name} was not requested"
+            )));
+        };
+        claims.push(claim);
     }
     if level >= AssuranceLevel::L2 {
         let proof = body
@@ -653,8 +623,8 @@ async fn approve(
     };
     Ok(LoginOutcome::Approved {
         account_id: account.account_id,
-        level: level.as_str().to_owned(),
-        claims: approval.claims.clone(),
+        level,
+        claims,
         auth_time: now,
         reset,
     })
@@ -724,7 +694,11 @@ pub async fn consents(
         consents.push(ConsentEntry {
             client_id: consent.client_id,
             rp_name,
-            claims: consent.claims,
+            claims: consent
+                .claims
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             granted_at: consent.granted_at,
         });
     }

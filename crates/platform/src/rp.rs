@@ -2,14 +2,11 @@
 
 use cyberid_crypto::jose::{EcPublicJwk, VerifyingKey};
 use cyberid_crypto::random;
-use cyberid_domain::Claim;
+use cyberid_domain::{Claim, ClientAuthMethod};
 use cyberid_store::RelyingParty;
 use serde::Deserialize;
 
 use crate::keys::PlatformKeys;
-
-pub const CLIENT_SECRET_BASIC: &str = "client_secret_basic";
-pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
 /// What the operator asks for.
 #[derive(Clone, Debug, Default)]
@@ -17,9 +14,9 @@ pub struct Registration {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub sector: Option<String>,
-    pub claims: Vec<String>,
+    pub claims: Vec<Claim>,
     pub legal_basis: Option<String>,
-    pub auth_method: String,
+    pub auth_method: ClientAuthMethod,
     /// JWKS JSON, for `private_key_jwt`.
     pub jwks: Option<String>,
     pub require_par: bool,
@@ -135,20 +132,19 @@ pub fn register(
         .map(str::trim)
         .filter(|b| !b.is_empty());
     let mut claims = Vec::new();
-    for name in &request.claims {
-        let claim = Claim::parse(name).ok_or_else(|| refuse(format!("unknown claim {name}")))?;
+    for &claim in &request.claims {
         if claim.requires_legal_basis() && legal_basis.is_none() {
             return Err(refuse(format!(
-                "{name} is raw identity data: it may only be registered with --legal-basis"
+                "{claim} is raw identity data: it may only be registered with --legal-basis"
             )));
         }
-        if !claims.contains(&claim.as_str().to_owned()) {
-            claims.push(claim.as_str().to_owned());
+        if !claims.contains(&claim) {
+            claims.push(claim);
         }
     }
     let client_id = format!("rp_{}", random::token::<12>());
-    let (secret_digest, client_secret, jwks) = match request.auth_method.as_str() {
-        CLIENT_SECRET_BASIC => {
+    let (secret_digest, client_secret, jwks) = match request.auth_method {
+        ClientAuthMethod::ClientSecretBasic => {
             if request.jwks.is_some() {
                 return Err(refuse("--jwks is for private_key_jwt clients"));
             }
@@ -159,17 +155,12 @@ pub fn register(
                 None,
             )
         }
-        PRIVATE_KEY_JWT => {
+        ClientAuthMethod::PrivateKeyJwt => {
             let jwks = request.jwks.as_deref().ok_or_else(|| {
                 refuse("private_key_jwt needs the client's public keys (--jwks FILE)")
             })?;
             client_keys(jwks)?;
             (None, None, Some(jwks.to_owned()))
-        }
-        other => {
-            return Err(refuse(format!(
-                "unknown client authentication {other}; use {CLIENT_SECRET_BASIC} or {PRIVATE_KEY_JWT}"
-            )));
         }
     };
     let rp = RelyingParty {
@@ -179,7 +170,7 @@ pub fn register(
         sector: sector.clone(),
         allowed_claims: claims,
         legal_basis: legal_basis.map(str::to_owned),
-        auth_method: request.auth_method.clone(),
+        auth_method: request.auth_method,
         secret_digest,
         jwks,
         require_par: request.require_par,
@@ -211,7 +202,7 @@ mod tests {
         Registration {
             name: "Shop".into(),
             redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
-            auth_method: CLIENT_SECRET_BASIC.into(),
+            auth_method: ClientAuthMethod::ClientSecretBasic,
             ..Registration::default()
         }
     }
@@ -256,7 +247,7 @@ mod tests {
             .is_ok()
         );
         let raw = Registration {
-            claims: vec!["name".into()],
+            claims: vec![Claim::Name],
             ..basic(&["https://a.example/cb"])
         };
         assert!(
@@ -274,13 +265,8 @@ mod tests {
             )
             .is_ok()
         );
-        let unknown = Registration {
-            claims: vec!["shoe_size".into()],
-            ..basic(&["https://a.example/cb"])
-        };
-        assert!(register(&keys, &unknown, 1).is_err());
         let pkjwt = Registration {
-            auth_method: PRIVATE_KEY_JWT.into(),
+            auth_method: ClientAuthMethod::PrivateKeyJwt,
             ..basic(&["https://a.example/cb"])
         };
         assert!(register(&keys, &pkjwt, 1).is_err(), "needs a JWKS");

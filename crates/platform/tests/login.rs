@@ -11,9 +11,9 @@ use common::*;
 use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin};
 use cyberid_crypto::{b64, random, sha256};
-use cyberid_domain::{AssuranceLevel, FaceTemplate, PersonRecord};
+use cyberid_domain::{AssuranceLevel, Claim, ClientAuthMethod, FaceTemplate, PersonRecord};
 use cyberid_platform::Settings;
-use cyberid_platform::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Registration, register};
+use cyberid_platform::rp::{Registration, register};
 use cyberid_protocol::{
     APPROVAL_TYP, ApprovalClaims, Decision, DecisionStatus, LoginDetails, WALLET_PROOF_TYP,
     WalletProofClaims,
@@ -41,8 +41,11 @@ fn registration(claims: &[&str]) -> Registration {
     Registration {
         name: "Example Shop".into(),
         redirect_uris: vec!["https://shop.example/callback".into()],
-        claims: claims.iter().map(|c| (*c).to_owned()).collect(),
-        auth_method: CLIENT_SECRET_BASIC.into(),
+        claims: claims
+            .iter()
+            .map(|c| Claim::parse(c).expect("a known claim"))
+            .collect(),
+        auth_method: ClientAuthMethod::ClientSecretBasic,
         ..Registration::default()
     }
 }
@@ -1715,7 +1718,7 @@ async fn private_key_jwt_client_authentication() {
     let shop = client(
         &h,
         Registration {
-            auth_method: PRIVATE_KEY_JWT.into(),
+            auth_method: ClientAuthMethod::PrivateKeyJwt,
             jwks: Some(jwks),
             ..registration(&[])
         },

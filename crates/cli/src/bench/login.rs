@@ -11,9 +11,9 @@ use clap::{Args, ValueEnum};
 use cyberid_crypto::jose::{SigningKey, UnverifiedJws, VerifyingKey};
 use cyberid_crypto::pin::{self, Pin};
 use cyberid_crypto::{b64, random, sha256};
-use cyberid_domain::{MIN_SELF_ENROLMENT_AGE, age_on};
+use cyberid_domain::{ClientAuthMethod, MIN_SELF_ENROLMENT_AGE, age_on};
 use cyberid_platform::keys::PlatformKeys;
-use cyberid_platform::rp::{CLIENT_SECRET_BASIC, Registration, register};
+use cyberid_platform::rp::{Registration, register};
 use cyberid_protocol::{Decision, ErrorCode, LoginDetails, PinResponse};
 use cyberid_registry::face::live_sample;
 use cyberid_registry::file::open_registry_file;
@@ -167,7 +167,7 @@ async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<C
         &Registration {
             name: "Benchmark client".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
-            auth_method: CLIENT_SECRET_BASIC.into(),
+            auth_method: ClientAuthMethod::ClientSecretBasic,
             ..Registration::default()
         },
         cyberid_platform::now(),

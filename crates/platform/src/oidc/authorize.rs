@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::{b64, random, sha256};
 use cyberid_protocol::LOGIN_PAGE_PREFIX;
-use cyberid_store::{LoginStatus, NewLogin, RelyingParty, StoreError};
+use cyberid_store::{LoginStatus, NewLogin, RelyingParty, SignInRequest, StoreError};
 use serde_json::json;
 
 use super::client_auth;
-use super::request::{AuthorizationRequest, Params, check_redirect_uri, validate};
+use super::request::{Params, check_redirect_uri, validate};
 use crate::error::ApiError;
 use crate::pages::error_page;
 use crate::server::Platform;
@@ -172,7 +172,7 @@ struct Started {
 /// forgotten) if the client is suspended.
 async fn start_login(
     platform: &Platform,
-    request: &AuthorizationRequest,
+    request: &SignInRequest,
     par_handle: Option<String>,
     status: LoginStatus,
 ) -> Result<Option<Started>, ApiError> {
@@ -190,8 +190,7 @@ async fn start_login(
     };
     let login = NewLogin {
         id: id.clone(),
-        client_id: request.client_id.clone(),
-        request: serde_json::to_string(request).map_err(|e| ApiError::internal("request", e))?,
+        request: request.clone(),
         par_handle,
         browser_digest: cookie.as_deref().map(|c| sha256(c.as_bytes()).to_vec()),
         status,

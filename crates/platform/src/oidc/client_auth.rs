@@ -7,13 +7,14 @@ use axum::http::{HeaderMap, header};
 use base64::Engine;
 use cyberid_crypto::constant_time_eq;
 use cyberid_crypto::jose::UnverifiedJws;
+use cyberid_domain::ClientAuthMethod;
 use cyberid_store::RelyingParty;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::request::Params;
 use crate::error::{ApiError, ErrorCode};
-use crate::rp::{CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, client_keys, client_secret_digest};
+use crate::rp::{client_keys, client_secret_digest};
 use crate::server::Platform;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -47,7 +48,7 @@ pub async fn authenticate(
         }
         (Some(credentials), None) => (
             basic_auth(platform, credentials).await?,
-            CLIENT_SECRET_BASIC,
+            ClientAuthMethod::ClientSecretBasic,
         ),
         (None, Some(assertion)) => {
             if params.get("client_assertion_type") != Some(JWT_BEARER) {
@@ -55,7 +56,7 @@ pub async fn authenticate(
             }
             (
                 assertion_auth(platform, assertion, endpoint_url).await?,
-                PRIVATE_KEY_JWT,
+                ClientAuthMethod::PrivateKeyJwt,
             )
         }
         (None, None) => {

@@ -1,11 +1,10 @@
-//! Authorization request parameters: parsed strictly, then validated into an
-//! [`AuthorizationRequest`] that the sign-in keeps.
+//! Authorization request parameters: parsed strictly, then validated into the
+//! [`SignInRequest`] that the sign-in keeps.
 
 use std::collections::HashMap;
 
 use cyberid_domain::{AssuranceLevel, Claim};
-use cyberid_store::RelyingParty;
-use serde::{Deserialize, Serialize};
+use cyberid_store::{RelyingParty, SignInRequest};
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorCode};
@@ -18,8 +17,8 @@ impl Params {
     pub fn parse(encoded: &[u8]) -> Result<Self, String> {
         let mut map = HashMap::new();
         for (name, value) in form_urlencoded::parse(encoded) {
-            // No OAuth parameter has a use for NUL, and stored requests must stay valid for
-            // PostgreSQL's JSON functions, which refuse `\u0000`.
+            // No OAuth parameter has a use for NUL, and what is stored of a request must
+            // stay valid for PostgreSQL, whose text refuses it.
             if name.contains('\0') || value.contains('\0') {
                 return Err(format!("the parameter {name} contains a NUL character"));
             }
@@ -38,35 +37,17 @@ impl Params {
     }
 }
 
-/// A validated authorization request, stored with the sign-in.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AuthorizationRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    /// Claims requested, registered for the client and permitted to it: what the wallet
-    /// asks consent for.
-    pub claims: Vec<String>,
-    /// Of those, the ones requested for the ID token (`claims.id_token`).
-    pub id_token_claims: Vec<String>,
-    /// The lowest level the client accepts.
-    pub level: AssuranceLevel,
-    pub code_challenge: String,
-    /// `prompt=consent`: ask even if consent was given before.
-    pub force_consent: bool,
-}
-
 fn invalid(description: impl Into<String>) -> ApiError {
     ApiError::invalid_request(description)
 }
 
-/// Checks an already-authenticated client's request (redirect URI already checked).
+/// Checks an already-authenticated client's request (redirect URI already checked) and
+/// returns it as the sign-in stores it.
 pub fn validate(
     rp: &RelyingParty,
     params: &Params,
     redirect_uri: &str,
-) -> Result<AuthorizationRequest, ApiError> {
+) -> Result<SignInRequest, ApiError> {
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
@@ -140,22 +121,19 @@ pub fn validate(
             continue;
         };
         let permitted = claim != Claim::RealNameVerified
-            && rp
-                .allowed_claims
-                .iter()
-                .any(|allowed| allowed == claim.as_str())
+            && rp.allowed_claims.contains(&claim)
             && (!claim.requires_legal_basis() || rp.legal_basis.is_some());
         if !permitted {
             continue;
         }
-        if !claims.iter().any(|c: &String| c == claim.as_str()) {
-            claims.push(claim.as_str().to_owned());
+        if !claims.contains(&claim) {
+            claims.push(claim);
         }
-        if for_id_token && !id_token_claims.iter().any(|c: &String| c == claim.as_str()) {
-            id_token_claims.push(claim.as_str().to_owned());
+        if for_id_token && !id_token_claims.contains(&claim) {
+            id_token_claims.push(claim);
         }
     }
-    Ok(AuthorizationRequest {
+    Ok(SignInRequest {
         client_id: rp.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         state: params.get("state").map(str::to_owned),

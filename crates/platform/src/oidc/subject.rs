@@ -26,7 +26,7 @@ pub fn pairwise_subject(keys: &PlatformKeys, sector: &str, person_digest: &[u8])
 pub fn claim_values(
     keys: &PlatformKeys,
     account: &AccountRecord,
-    claims: &[String],
+    claims: &[Claim],
     today: time::Date,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut values = Map::new();
@@ -42,10 +42,7 @@ pub fn claim_values(
         .and_then(|birth| age_on(birth, today))
         .ok_or_else(|| ApiError::internal("stored birth date", "unreadable or in the future"))?;
     let predicates = AgePredicates::at(age);
-    for name in claims {
-        let Some(claim) = Claim::parse(name) else {
-            continue;
-        };
+    for claim in claims {
         let value = match claim {
             Claim::NetworkNumber => json!(number),
             Claim::RealNameVerified => json!(true),

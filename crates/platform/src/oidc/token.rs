@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::{b64, sha256};
-use cyberid_domain::AssuranceLevel;
+use cyberid_domain::{AccountStatus, Claim};
 use cyberid_store::{AccountRecord, CodeRedemption, LoginRecord, RelyingParty};
 use serde_json::{Map, Value, json};
 
 use super::authorize::check_authorization_code;
-use super::request::{AuthorizationRequest, Params};
+use super::request::Params;
 use super::subject::{claim_values, pairwise_subject};
 use super::{VERIFIED_CLAIM, client_auth};
 use crate::error::{ApiError, ErrorCode};
@@ -51,8 +51,6 @@ pub async fn token(
     // The common case in one statement; anything off, and the slow path below finds out
     // what, with the precise error.
     let fast = match (params.get("redirect_uri"), params.get("code_verifier")) {
-        // The stored request is the platform's own JSON serialisation (parameters with a
-        // NUL are refused before anything is stored), so the database can always read it.
         (Some(redirect_uri), Some(verifier)) if well_formed_verifier(verifier) => {
             platform
                 .store
@@ -71,8 +69,6 @@ pub async fn token(
         Some(redeemed) => redeemed,
         None => redeem_checked(&platform, &rp, &params, id, now).await?,
     };
-    let request: AuthorizationRequest = serde_json::from_str(&login.request)
-        .map_err(|e| ApiError::internal("stored request", e))?;
     if login
         .auth_time
         .is_some_and(|t| t + sign_in.code_seconds <= now)
@@ -80,22 +76,21 @@ pub async fn token(
         return Err(invalid_grant("the code has expired"));
     }
     let account = account.ok_or_else(|| invalid_grant("the account no longer exists"))?;
-    if account.status != "active" {
+    if account.status != AccountStatus::Active {
         return Err(invalid_grant(
             "the holder's Cyberspace ID is suspended or deregistered",
         ));
     }
     let level = login
         .level
-        .as_deref()
-        .and_then(AssuranceLevel::parse)
         .ok_or_else(|| ApiError::internal("token", "approved without level"))?;
 
-    let id_token_claims: Vec<String> = request
+    let id_token_claims: Vec<Claim> = login
+        .request
         .id_token_claims
         .iter()
         .filter(|c| login.claims.contains(c))
-        .cloned()
+        .copied()
         .collect();
     let mut claims: Map<String, Value> = claim_values(
         &platform.keys,
@@ -116,7 +111,7 @@ pub async fn token(
     claims.insert("iat".into(), json!(now));
     claims.insert("exp".into(), json!(now + sign_in.id_token_seconds));
     claims.insert("auth_time".into(), json!(login.auth_time.unwrap_or(now)));
-    if let Some(nonce) = &request.nonce {
+    if let Some(nonce) = &login.request.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
     claims.insert("acr".into(), json!(level.acr()));
@@ -140,7 +135,7 @@ pub async fn token(
             "token_type": "Bearer",
             "expires_in": sign_in.access_token_seconds,
             "id_token": id_token,
-            "scope": std::iter::once("openid").chain(login.claims.iter().map(String::as_str)).collect::<Vec<_>>().join(" "),
+            "scope": std::iter::once("openid").chain(login.claims.iter().map(Claim::as_str)).collect::<Vec<_>>().join(" "),
         })),
     )
         .into_response())
@@ -178,7 +173,7 @@ async fn redeem_checked(
         .login_with_client(id)
         .await?
         .ok_or_else(|| invalid_grant("the code is not valid"))?;
-    if login.client_id != rp.client_id {
+    if login.request.client_id != rp.client_id {
         return Err(invalid_grant("the code was issued to another client"));
     }
     // The client authentication used this node's cached registration; this is the store's.
@@ -186,8 +181,7 @@ async fn redeem_checked(
         platform.saw_client_suspended(&client.client_id);
         return Err(client_auth::invalid_client("this client is suspended"));
     }
-    let request: AuthorizationRequest = serde_json::from_str(&login.request)
-        .map_err(|e| ApiError::internal("stored request", e))?;
+    let request = &login.request;
     if params.get("redirect_uri") != Some(request.redirect_uri.as_str()) {
         return Err(invalid_grant(
             "redirect_uri does not match the authorization request",

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use cyberid_domain::{AccountStatus, Claim};
 use serde_json::{Value, json};
 
 use super::VERIFIED_CLAIM;
@@ -51,15 +52,15 @@ pub async fn userinfo(
         .account_id
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
     let account = account
-        .filter(|account| account.status == "active")
+        .filter(|account| account.status == AccountStatus::Active)
         .ok_or_else(|| invalid_token("the holder's Cyberspace ID is not active"))?;
     // Claims beyond the defaults flow only while the holder's consent stands.
-    let released: Vec<String> = if login.claims.is_empty() {
+    let released: Vec<Claim> = if login.claims.is_empty() {
         Vec::new()
     } else {
         let consented = platform
             .store
-            .consent(account_id, &login.client_id)
+            .consent(account_id, &login.request.client_id)
             .await?
             .map(|c| c.claims)
             .unwrap_or_default();
@@ -67,7 +68,7 @@ pub async fn userinfo(
             .claims
             .iter()
             .filter(|c| consented.contains(c))
-            .cloned()
+            .copied()
             .collect()
     };
     let mut claims = claim_values(

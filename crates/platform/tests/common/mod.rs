@@ -16,7 +16,6 @@ use cyberid_protocol::{
 use cyberid_registry::face::{live_sample, sample_to_base64};
 use cyberid_registry::generate::Generator;
 use cyberid_store::Store;
-use cyberid_store::testing::{fresh_postgres_schema, postgres_base_url};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
@@ -38,9 +37,8 @@ pub async fn start(postgres: bool, tweak: impl FnOnce(&mut Settings)) -> Harness
     settings.server.listen = "127.0.0.1:0".parse().unwrap();
     settings.store.data = data.path().to_owned();
     if postgres {
-        let url = fresh_postgres_schema(&postgres_base_url().unwrap())
-            .await
-            .unwrap();
+        let server = cyberid_testkit::postgres().expect("PostgreSQL is configured");
+        let url = server.fresh_schema().await;
         settings.store.database_url = Some(Secret::new(url));
         settings.store.pool_size = 8;
     }
@@ -79,14 +77,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     check(start(false, &tweak).await).await;
-    if postgres_base_url().is_none() {
-        assert!(
-            std::env::var_os("CYBERID_REQUIRE_POSTGRES").is_none(),
-            "CYBERID_REQUIRE_POSTGRES is set but CYBERID_TEST_DATABASE_URL is not"
-        );
-        eprintln!("PostgreSQL checks skipped: CYBERID_TEST_DATABASE_URL is not set");
-    }
-    if postgres_base_url().is_some() {
+    if cyberid_testkit::postgres().is_some() {
         check(start(true, &tweak).await).await;
     }
 }

@@ -1,0 +1,84 @@
+//! What the store keeps and hands back, one module per aggregate. These types are the
+//! contract's vocabulary; how each backend lays them out in tables is its own business.
+
+use cyberid_domain::{AccountStatus, AssuranceLevel, Claim, ClientAuthMethod};
+
+mod accounts;
+mod clients;
+mod consents;
+mod registry;
+mod sign_ins;
+
+pub use accounts::{
+    AccountRecord, DeviceRecord, EnrolError, EnrolledAccount, Factor, NewAccount, ResumedEnrolment,
+};
+pub(crate) use clients::ClientStatus;
+pub use clients::RelyingParty;
+pub use consents::ConsentRecord;
+pub use registry::{RegistryBatches, RegistryChunk, RegistryImportError};
+pub(crate) use registry::{next_registry_batch, normalise_registry_batch, registry_record};
+pub use sign_ins::{
+    CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewLogin, Refusal,
+    SignInRequest,
+};
+
+/// Row counts, for operators' aggregates and for tests that assert nothing changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub registry_people: u64,
+    pub accounts: u64,
+    pub devices: u64,
+    pub credentials: u64,
+}
+
+/// A list stored whole as a JSON array of strings (read and written in Rust only).
+pub(crate) fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+/// A claim list stored whole as a JSON array of claim names.
+pub(crate) fn claims_json(claims: &[Claim]) -> String {
+    serde_json::to_string(&claim_names(claims)).unwrap_or_else(|_| "[]".into())
+}
+
+/// The names of `claims`, as a PostgreSQL `TEXT[]` parameter takes them.
+pub(crate) fn claim_names(claims: &[Claim]) -> Vec<&'static str> {
+    claims.iter().map(Claim::as_str).collect()
+}
+
+/// `claims` with repeats left out, in their order.
+pub(crate) fn distinct_claims(claims: &[Claim]) -> Vec<Claim> {
+    let mut distinct = Vec::with_capacity(claims.len());
+    for claim in claims {
+        if !distinct.contains(claim) {
+            distinct.push(*claim);
+        }
+    }
+    distinct
+}
+
+/// A closed set of values stored as TEXT under fixed names. Each backend reads them through
+/// one function (`Fields::text`), which makes an unknown name [`crate::StoreError::Corrupt`]
+/// naming the column; the SQL only ever sees the names.
+pub(crate) trait StoredText: Sized + Copy {
+    fn from_stored(text: &str) -> Option<Self>;
+}
+
+macro_rules! stored_text {
+    ($($kind:ty),+) => {$(
+        impl StoredText for $kind {
+            fn from_stored(text: &str) -> Option<Self> {
+                Self::parse(text)
+            }
+        }
+    )+};
+}
+
+stored_text!(
+    AccountStatus,
+    AssuranceLevel,
+    Claim,
+    ClientAuthMethod,
+    ClientStatus,
+    LoginStatus
+);
