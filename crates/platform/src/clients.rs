@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use cyberid_store::{RelyingParty, Store, StoreError};
 
@@ -21,9 +22,21 @@ use cyberid_store::{RelyingParty, Store, StoreError};
 /// it only bounds memory against a flood of lookups of distinct registered ids).
 const MAX_ENTRIES: usize = 100_000;
 
+/// How long a node keeps the list of a sector's services. A service registered into a
+/// sector shows on that sector's login pages within this time; before its first sign-in it
+/// has seen no subject anyway.
+const SECTOR_LIST_SECONDS: u64 = 30;
+
 #[derive(Default)]
 pub struct ClientCache {
     entries: RwLock<HashMap<String, Arc<RelyingParty>>>,
+    sectors: RwLock<HashMap<String, SectorList>>,
+}
+
+/// The services of a sector (client id, name), as read at `read_at`.
+struct SectorList {
+    members: Arc<Vec<(String, String)>>,
+    read_at: Instant,
 }
 
 impl ClientCache {
@@ -56,6 +69,49 @@ impl ClientCache {
         }
         entries.insert(client_id.to_owned(), Arc::clone(&rp));
         Ok(Some(rp))
+    }
+
+    /// The services of `sector` (client id and name), read from the store at most every
+    /// [`SECTOR_LIST_SECONDS`]: the login page of every sign-in names them.
+    pub async fn sector_members(
+        &self,
+        store: &dyn Store,
+        sector: &str,
+    ) -> Result<Arc<Vec<(String, String)>>, StoreError> {
+        let fresh = Duration::from_secs(SECTOR_LIST_SECONDS);
+        let cached = self
+            .sectors
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(sector)
+            .filter(|list| list.read_at.elapsed() < fresh)
+            .map(|list| Arc::clone(&list.members));
+        if let Some(members) = cached {
+            return Ok(members);
+        }
+        let members: Arc<Vec<(String, String)>> = Arc::new(
+            store
+                .relying_parties_in_sector(sector)
+                .await?
+                .into_iter()
+                .map(|rp| (rp.client_id, rp.name))
+                .collect(),
+        );
+        let mut sectors = self
+            .sectors
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if sectors.len() >= MAX_ENTRIES {
+            sectors.clear();
+        }
+        sectors.insert(
+            sector.to_owned(),
+            SectorList {
+                members: Arc::clone(&members),
+                read_at: Instant::now(),
+            },
+        );
+        Ok(members)
     }
 
     /// Drops this node's copy of `client_id`: the store has just shown it out of date.

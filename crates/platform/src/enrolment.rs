@@ -25,7 +25,7 @@ use crate::credential::{self, CredentialRequest, HolderAttributes};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::keys::PlatformKeys;
-use crate::server::Platform;
+use crate::platform::Platform;
 
 const TICKET_PURPOSE: &str = "enrolment-ticket";
 /// Fresh random network numbers collide with odds below 1e-6 even at 1.4e9 accounts;

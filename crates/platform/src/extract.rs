@@ -7,6 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// Bodies of the platform's own API are small JSON documents.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -38,10 +41,7 @@ fn describe(rejection: JsonRejection) -> ApiError {
             rejection.body_text()
         ),
         JsonRejection::BytesRejection(_) if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            format!(
-                "the request body is larger than {} bytes",
-                crate::server::MAX_BODY_BYTES
-            )
+            format!("the request body is larger than {} bytes", MAX_BODY_BYTES)
         }
         _ => rejection.body_text(),
     };

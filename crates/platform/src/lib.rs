@@ -20,18 +20,22 @@ pub mod enrolment;
 pub mod error;
 mod extract;
 pub mod keys;
-pub mod login;
 pub mod metadata;
 pub mod oidc;
 mod pages;
+pub mod platform;
 mod qr;
 pub mod registry;
+mod routes;
 pub mod rp;
 pub mod server;
 pub mod settings;
+pub mod sign_in;
 pub mod status;
 
-pub use server::{Bound, Platform, bind, router, serve};
+pub use platform::Platform;
+pub use routes::router;
+pub use server::{Bound, bind, serve};
 pub use settings::{Overrides, Secret, Settings, SettingsError};
 
 /// Seconds since the Unix epoch.

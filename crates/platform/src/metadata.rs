@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::server::Platform;
+use crate::platform::Platform;
 
 fn jwk_set(platform: &Platform) -> Value {
     let keys: Vec<_> = platform

@@ -10,7 +10,7 @@ use cyberid_store::STATUS_LIST_CAPACITY;
 
 use crate::credential::status_list_uri;
 use crate::error::{ApiError, ErrorCode};
-use crate::server::Platform;
+use crate::platform::Platform;
 
 /// Lists beyond this are refused: 4 billion credentials is far past any population.
 const MAX_LIST: u64 = u32::MAX as u64 / STATUS_LIST_CAPACITY;

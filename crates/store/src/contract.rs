@@ -218,6 +218,13 @@ pub trait ClientStore: Send + Sync {
 
     async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError>;
 
+    /// The relying parties of `sector` (they all see the same subject for a holder), in
+    /// registration order.
+    async fn relying_parties_in_sector(
+        &self,
+        sector: &str,
+    ) -> Result<Vec<RelyingParty>, StoreError>;
+
     /// `false` if there is no such relying party.
     async fn set_relying_party_suspended(
         &self,

@@ -12,10 +12,10 @@ use cyberid_store::RelyingParty;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::request::Params;
+use super::params::Params;
 use crate::error::{ApiError, ErrorCode};
+use crate::platform::Platform;
 use crate::rp::{client_keys, client_secret_digest};
-use crate::server::Platform;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

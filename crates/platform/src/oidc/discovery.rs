@@ -5,8 +5,8 @@ use axum::extract::State;
 use cyberid_domain::{AssuranceLevel, Claim};
 use serde_json::{Value, json};
 
-use super::VERIFIED_CLAIM;
-use crate::server::Platform;
+use super::claims::VERIFIED_CLAIM;
+use crate::platform::Platform;
 
 pub async fn openid_configuration(State(platform): State<Platform>) -> Json<Value> {
     let issuer = &platform.issuer;

@@ -1,4 +1,6 @@
-//! `POST /token`: the authorization code grant.
+//! `POST /token`: the authorization code grant. The client is authenticated, the code is
+//! redeemed once (a replay revokes what it gave), and the ID token and access token are
+//! issued for the holder the sign-in approved.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -6,20 +8,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cyberid_crypto::{b64, sha256};
-use cyberid_domain::{AccountStatus, Claim};
+use cyberid_domain::{AccountStatus, AssuranceLevel, Claim};
 use cyberid_store::{AccountRecord, CodeRedemption, LoginRecord, RelyingParty};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::authorize::check_authorization_code;
-use super::request::Params;
-use super::subject::{claim_values, pairwise_subject};
-use super::{VERIFIED_CLAIM, client_auth};
+use super::claims::{IdTokenClaims, ReleasedClaims, pairwise_subject};
+use super::client_auth;
+use super::params::Params;
 use crate::error::{ApiError, ErrorCode};
-use crate::server::Platform;
-
-fn invalid_grant(description: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidGrant, description)
-}
+use crate::platform::Platform;
+use crate::sign_in::tokens::{access_token, check_authorization_code};
 
 pub async fn token(
     State(platform): State<Platform>,
@@ -29,134 +27,64 @@ pub async fn token(
     let params = Params::parse(&body).map_err(ApiError::invalid_request)?;
     let endpoint = format!("{}/token", platform.issuer);
     let rp = client_auth::authenticate(&platform, &headers, &params, &endpoint).await?;
+    check_grant_type(&params)?;
+    let id = read_code(&platform, &params)?;
+    let now = crate::now();
+    let (login, account) = redeem(&platform, &rp, &params, id, now).await?;
+    check_code_fresh(&platform, &login, now)?;
+    let account = active_account(account)?;
+    let level = approved_level(&login)?;
+    let id_token = id_token(&platform, &rp, &login, &account, level, now)?;
+    Ok(token_response(&platform, &login, id_token, now))
+}
+
+fn invalid_grant(description: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidGrant, description)
+}
+
+fn check_grant_type(params: &Params) -> Result<(), ApiError> {
     match params.get("grant_type") {
-        Some("authorization_code") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedGrantType,
-                "only the authorization_code grant is supported",
-            ));
-        }
-        None => {
-            return Err(ApiError::invalid_request("grant_type is required"));
-        }
+        Some("authorization_code") => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::UnsupportedGrantType,
+            "only the authorization_code grant is supported",
+        )),
+        None => Err(ApiError::invalid_request("grant_type is required")),
     }
+}
+
+/// The sign-in id of the code presented, if the platform issued it.
+fn read_code<'a>(platform: &Platform, params: &'a Params) -> Result<&'a str, ApiError> {
     let code = params
         .get("code")
         .ok_or_else(|| ApiError::invalid_request("code is required"))?;
-    let id = check_authorization_code(&platform, code)
-        .ok_or_else(|| invalid_grant("the code is not valid"))?;
-    let now = crate::now();
-    let sign_in = &platform.settings.sign_in;
-    // The common case in one statement; anything off, and the slow path below finds out
-    // what, with the precise error.
-    let fast = match (params.get("redirect_uri"), params.get("code_verifier")) {
-        (Some(redirect_uri), Some(verifier)) if well_formed_verifier(verifier) => {
-            platform
-                .store
-                .redeem_code_if(
-                    id,
-                    &rp.client_id,
-                    redirect_uri,
-                    &b64::encode(sha256(verifier.as_bytes())),
-                    now,
-                )
-                .await?
-        }
-        _ => None,
-    };
-    let (login, account) = match fast {
-        Some(redeemed) => redeemed,
-        None => redeem_checked(&platform, &rp, &params, id, now).await?,
-    };
-    if login
-        .auth_time
-        .is_some_and(|t| t + sign_in.code_seconds <= now)
+    check_authorization_code(platform, code).ok_or_else(|| invalid_grant("the code is not valid"))
+}
+
+/// The code redeemed, with the sign-in and its account. The common case takes one store
+/// statement that checks client, redirect URI and PKCE challenge as it redeems; anything
+/// off, and [`redeem_checked`] finds out what, with the precise error.
+async fn redeem(
+    platform: &Platform,
+    rp: &RelyingParty,
+    params: &Params,
+    id: &str,
+    now: i64,
+) -> Result<(LoginRecord, Option<AccountRecord>), ApiError> {
+    if let (Some(redirect_uri), Some(verifier)) =
+        (params.get("redirect_uri"), params.get("code_verifier"))
+        && well_formed_verifier(verifier)
     {
-        return Err(invalid_grant("the code has expired"));
+        let challenge = b64::encode(sha256(verifier.as_bytes()));
+        let redeemed = platform
+            .store
+            .redeem_code_if(id, &rp.client_id, redirect_uri, &challenge, now)
+            .await?;
+        if let Some(redeemed) = redeemed {
+            return Ok(redeemed);
+        }
     }
-    let account = account.ok_or_else(|| invalid_grant("the account no longer exists"))?;
-    if account.status != AccountStatus::Active {
-        return Err(invalid_grant(
-            "the holder's Cyberspace ID is suspended or deregistered",
-        ));
-    }
-    let level = login
-        .level
-        .ok_or_else(|| ApiError::internal("token", "approved without level"))?;
-
-    let id_token_claims: Vec<Claim> = login
-        .request
-        .id_token_claims
-        .iter()
-        .filter(|c| login.claims.contains(c))
-        .copied()
-        .collect();
-    let mut claims: Map<String, Value> = claim_values(
-        &platform.keys,
-        &account,
-        &id_token_claims,
-        time::OffsetDateTime::now_utc().date(),
-    )?;
-    claims.insert("iss".into(), json!(platform.issuer));
-    claims.insert(
-        "sub".into(),
-        json!(pairwise_subject(
-            &platform.keys,
-            &rp.sector,
-            &account.person_digest
-        )),
-    );
-    claims.insert("aud".into(), json!(rp.client_id));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + sign_in.id_token_seconds));
-    claims.insert("auth_time".into(), json!(login.auth_time.unwrap_or(now)));
-    if let Some(nonce) = &login.request.nonce {
-        claims.insert("nonce".into(), json!(nonce));
-    }
-    claims.insert("acr".into(), json!(level.acr()));
-    claims.insert("amr".into(), json!(level.amr()));
-    claims.insert(VERIFIED_CLAIM.into(), json!(true));
-    let id_token = platform
-        .keys
-        .current_issuer()
-        .sign_jwt("JWT", &claims)
-        .map_err(|e| ApiError::internal("ID token", e))?;
-
-    let access_token = access_token(&platform, &login.id, now + sign_in.access_token_seconds);
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::PRAGMA, "no-cache"),
-        ],
-        Json(json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": sign_in.access_token_seconds,
-            "id_token": id_token,
-            "scope": std::iter::once("openid").chain(login.claims.iter().map(Claim::as_str)).collect::<Vec<_>>().join(" "),
-        })),
-    )
-        .into_response())
-}
-
-/// An access token: `{sign-in id}.{expiry}.{MAC}`. Nothing is stored for it: userinfo
-/// checks the MAC and expiry and reads the sign-in, whose replay mark revokes it.
-pub fn access_token(platform: &Platform, login_id: &str, expires_at: i64) -> String {
-    let body = format!("{login_id}.{expires_at}");
-    let tag = platform.keys.mac.digest("access-token", body.as_bytes());
-    format!("{body}.{}", b64::encode(&tag[..24]))
-}
-
-/// The sign-in id of an authentic, unexpired access token.
-pub fn check_access_token<'a>(platform: &Platform, token: &'a str, now: i64) -> Option<&'a str> {
-    let (body, _) = token.rsplit_once('.')?;
-    let (login_id, expires_at) = body.split_once('.')?;
-    let expires_at: i64 = expires_at.parse().ok()?;
-    let expected = access_token(platform, login_id, expires_at);
-    (cyberid_crypto::constant_time_eq(expected.as_bytes(), token.as_bytes()) && expires_at > now)
-        .then_some(login_id)
+    redeem_checked(platform, rp, params, id, now).await
 }
 
 /// Every check of a code exchange, one after the other, each with its own error; then the
@@ -219,4 +147,99 @@ fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), ApiError> {
         return Err(invalid_grant("PKCE verification failed"));
     }
     Ok(())
+}
+
+/// A code lives `sign_in.code_seconds` after the approval.
+fn check_code_fresh(platform: &Platform, login: &LoginRecord, now: i64) -> Result<(), ApiError> {
+    let lifetime = platform.settings.sign_in.code_seconds;
+    if login.auth_time.is_some_and(|t| t + lifetime <= now) {
+        return Err(invalid_grant("the code has expired"));
+    }
+    Ok(())
+}
+
+fn active_account(account: Option<AccountRecord>) -> Result<AccountRecord, ApiError> {
+    let account = account.ok_or_else(|| invalid_grant("the account no longer exists"))?;
+    if account.status != AccountStatus::Active {
+        return Err(invalid_grant(
+            "the holder's Cyberspace ID is suspended or deregistered",
+        ));
+    }
+    Ok(account)
+}
+
+fn approved_level(login: &LoginRecord) -> Result<AssuranceLevel, ApiError> {
+    login
+        .level
+        .ok_or_else(|| ApiError::internal("token", "approved without level"))
+}
+
+/// The signed ID token: the pairwise subject, the level proved, and the released claims
+/// asked for the ID token.
+fn id_token(
+    platform: &Platform,
+    rp: &RelyingParty,
+    login: &LoginRecord,
+    account: &AccountRecord,
+    level: AssuranceLevel,
+    now: i64,
+) -> Result<String, ApiError> {
+    let for_id_token: Vec<Claim> = login
+        .request
+        .id_token_claims
+        .iter()
+        .filter(|claim| login.claims.contains(claim))
+        .copied()
+        .collect();
+    let released = ReleasedClaims::of(
+        &platform.keys,
+        account,
+        &for_id_token,
+        time::OffsetDateTime::now_utc().date(),
+    )?;
+    let claims = IdTokenClaims {
+        iss: &platform.issuer,
+        sub: pairwise_subject(&platform.keys, &rp.sector, &account.person_digest),
+        aud: &rp.client_id,
+        iat: now,
+        exp: now + platform.settings.sign_in.id_token_seconds,
+        auth_time: login.auth_time.unwrap_or(now),
+        nonce: login.request.nonce.as_deref(),
+        acr: level.acr(),
+        amr: level.amr(),
+        cyberid_verified: true,
+        released,
+    };
+    platform
+        .keys
+        .current_issuer()
+        .sign_jwt("JWT", &claims)
+        .map_err(|e| ApiError::internal("ID token", e))
+}
+
+fn token_response(
+    platform: &Platform,
+    login: &LoginRecord,
+    id_token: String,
+    now: i64,
+) -> Response {
+    let lifetime = platform.settings.sign_in.access_token_seconds;
+    let scope: Vec<&str> = std::iter::once("openid")
+        .chain(login.claims.iter().map(Claim::as_str))
+        .collect();
+    (
+        StatusCode::OK,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(json!({
+            "access_token": access_token(platform, &login.id, now + lifetime),
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "id_token": id_token,
+            "scope": scope.join(" "),
+        })),
+    )
+        .into_response()
 }

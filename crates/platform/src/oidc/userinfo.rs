@@ -1,15 +1,38 @@
-//! `GET|POST /userinfo` (Bearer): the subject, the verified flag and the released claims.
+//! `GET|POST /userinfo` (Bearer): the subject, the verified flag, and the released claims the
+//! holder still consents to.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use cyberid_domain::{AccountStatus, Claim};
-use serde_json::{Value, json};
+use cyberid_store::{AccountRecord, LoginRecord, RelyingParty};
 
-use super::VERIFIED_CLAIM;
-use super::subject::{claim_values, pairwise_subject};
+use super::claims::{ReleasedClaims, UserinfoClaims, pairwise_subject};
 use crate::error::{ApiError, ErrorCode};
-use crate::server::Platform;
+use crate::platform::Platform;
+use crate::sign_in::tokens::check_access_token;
+
+pub async fn userinfo(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+) -> Result<Json<UserinfoClaims>, ApiError> {
+    let token = bearer_token(&headers)?;
+    let id = check_access_token(&platform, token, crate::now())
+        .ok_or_else(|| invalid_token("the access token is unknown or expired"))?;
+    let (login, rp, account) = live_sign_in(&platform, id).await?;
+    let account = active_account(account)?;
+    let released = still_consented(&platform, &login, &account).await?;
+    Ok(Json(UserinfoClaims {
+        sub: pairwise_subject(&platform.keys, &rp.sector, &account.person_digest),
+        cyberid_verified: true,
+        released: ReleasedClaims::of(
+            &platform.keys,
+            &account,
+            &released,
+            time::OffsetDateTime::now_utc().date(),
+        )?,
+    }))
+}
 
 fn invalid_token(description: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidToken, description).with_challenge(format!(
@@ -17,74 +40,68 @@ fn invalid_token(description: &str) -> ApiError {
     ))
 }
 
-pub async fn userinfo(
-    State(platform): State<Platform>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let token = headers
+/// The access token of an `Authorization: Bearer …` header (RFC 6750 §2.1).
+fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
         .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                "a Bearer access token is required",
-            )
-            .with_status(StatusCode::UNAUTHORIZED)
-            .with_challenge("Bearer")
-        })?;
-    let now = crate::now();
-    let login_id = super::token::check_access_token(&platform, token.trim(), now)
-        .ok_or_else(|| invalid_token("the access token is unknown or expired"))?;
+            ApiError::invalid_request("a Bearer access token is required")
+                .with_status(StatusCode::UNAUTHORIZED)
+                .with_challenge("Bearer")
+        })
+}
+
+/// The sign-in the token names, with its client and account: its code redeemed and not
+/// replayed (a replay revokes the token), its client not suspended.
+async fn live_sign_in(
+    platform: &Platform,
+    id: &str,
+) -> Result<(LoginRecord, RelyingParty, Option<AccountRecord>), ApiError> {
     let (login, rp, account) = platform
         .store
-        .login_with_client_and_account(login_id)
+        .login_with_client_and_account(id)
         .await?
         .filter(|(login, _, _)| {
             login.code_redeemed_at.is_some() && login.code_replayed_at.is_none()
         })
+        .filter(|(login, _, _)| login.account_id.is_some())
         .ok_or_else(|| invalid_token("the access token is revoked"))?;
     if rp.suspended {
         platform.saw_client_suspended(&rp.client_id);
         return Err(invalid_token("the client may not use this token"));
     }
-    let account_id = login
-        .account_id
-        .ok_or_else(|| invalid_token("the access token is revoked"))?;
-    let account = account
+    Ok((login, rp, account))
+}
+
+fn active_account(account: Option<AccountRecord>) -> Result<AccountRecord, ApiError> {
+    account
         .filter(|account| account.status == AccountStatus::Active)
-        .ok_or_else(|| invalid_token("the holder's Cyberspace ID is not active"))?;
-    // Claims beyond the defaults flow only while the holder's consent stands.
-    let released: Vec<Claim> = if login.claims.is_empty() {
-        Vec::new()
-    } else {
-        let consented = platform
-            .store
-            .consent(account_id, &login.request.client_id)
-            .await?
-            .map(|c| c.claims)
-            .unwrap_or_default();
-        login
-            .claims
-            .iter()
-            .filter(|c| consented.contains(c))
-            .copied()
-            .collect()
-    };
-    let mut claims = claim_values(
-        &platform.keys,
-        &account,
-        &released,
-        time::OffsetDateTime::now_utc().date(),
-    )?;
-    claims.insert(
-        "sub".into(),
-        json!(pairwise_subject(
-            &platform.keys,
-            &rp.sector,
-            &account.person_digest
-        )),
-    );
-    claims.insert(VERIFIED_CLAIM.into(), json!(true));
-    Ok(Json(Value::Object(claims)))
+        .ok_or_else(|| invalid_token("the holder's Cyberspace ID is not active"))
+}
+
+/// The claims released at the sign-in that the holder's consent still covers: claims beyond
+/// the defaults flow only while it stands.
+async fn still_consented(
+    platform: &Platform,
+    login: &LoginRecord,
+    account: &AccountRecord,
+) -> Result<Vec<Claim>, ApiError> {
+    if login.claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let consented = platform
+        .store
+        .consent(account.account_id, &login.request.client_id)
+        .await?
+        .map(|consent| consent.claims)
+        .unwrap_or_default();
+    Ok(login
+        .claims
+        .iter()
+        .filter(|claim| consented.contains(claim))
+        .copied()
+        .collect())
 }

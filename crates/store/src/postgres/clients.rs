@@ -93,6 +93,23 @@ impl ClientStore for PostgresStore {
         .collect()
     }
 
+    async fn relying_parties_in_sector(
+        &self,
+        sector: &str,
+    ) -> Result<Vec<RelyingParty>, StoreError> {
+        self.rows(
+            sql!(
+                "SELECT {RP_COLUMNS} FROM relying_parties r WHERE r.sector = $1
+                 ORDER BY r.created_at, r.client_id"
+            ),
+            &[&sector],
+        )
+        .await?
+        .iter()
+        .map(relying_party_from)
+        .collect()
+    }
+
     async fn set_relying_party_suspended(
         &self,
         client_id: &str,

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/postgres/0007_typed_sign_in_request.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_relying_parties_by_sector.sql"),
+    ),
 ];
 
 /// Serialises migrations when several nodes start at once.

@@ -97,6 +97,13 @@ pub struct LoginRecord {
     pub expires_at: i64,
 }
 
+impl LoginRecord {
+    /// Whether the sign-in still waits for the wallet at `now`: pending and unexpired.
+    pub fn waits_for_wallet(&self, now: i64) -> bool {
+        self.status == LoginStatus::Pending && self.expires_at > now
+    }
+}
+
 /// How a pending sign-in ends.
 #[derive(Clone, Debug)]
 pub enum LoginOutcome {

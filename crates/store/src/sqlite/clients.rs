@@ -98,6 +98,25 @@ impl ClientStore for SqliteStore {
         .await
     }
 
+    async fn relying_parties_in_sector(
+        &self,
+        sector: &str,
+    ) -> Result<Vec<RelyingParty>, StoreError> {
+        let sector = sector.to_owned();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql!(
+                    "SELECT {RP_COLUMNS} FROM relying_parties r WHERE r.sector = ?1
+                     ORDER BY r.created_at, r.client_id"
+                ),
+                [sector],
+                relying_party_from,
+            )
+        })
+        .await
+    }
+
     async fn set_relying_party_suspended(
         &self,
         client_id: &str,

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_typed_sign_in_request.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_relying_parties_by_sector.sql"),
+    ),
 ];
 
 /// One write for the writer thread: runs on the writer's connection inside the group's
