@@ -1,13 +1,13 @@
 //! `cyberid admin …`: operator commands, run on a platform host against its store and keys
 //! (a running server honours changes at once: it reads relying parties from the store).
 
-use cyberid_protocol::ErrorCode;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use cyberid_domain::{Claim, ClientAuthMethod, parse_claim_list};
 use cyberid_platform::keys::PlatformKeys;
 use cyberid_platform::rp::{Registration, register};
+use cyberid_protocol::ErrorCode;
 use serde_json::json;
 
 use crate::output::{CliResult, Failure, print_json};
@@ -147,8 +147,18 @@ pub async fn run(args: AdminArgs) -> CliResult {
             let (rp, shown) = register(&keys, &registration, cyberid_platform::now())
                 .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
             let db = cyberid_store::open(&settings.store.location()).await?;
+            // Services of one sector see the same subject for a holder: say so, by name,
+            // so that sharing is a decision and not an accident of hosting.
+            let shares_subject_with: Vec<String> = db
+                .relying_parties_in_sector(&rp.sector)
+                .await?
+                .into_iter()
+                .map(|other| other.name)
+                .collect();
             db.insert_relying_party(&rp).await?;
             if json {
+                let mut shown = serde_json::to_value(&shown)?;
+                shown["shares_subject_with"] = json!(shares_subject_with);
                 print_json(&shown);
             } else {
                 println!("client_id: {}", shown.client_id);
@@ -156,6 +166,14 @@ pub async fn run(args: AdminArgs) -> CliResult {
                     println!("client_secret: {secret}   (shown only now; store it safely)");
                 }
                 println!("sector: {}", shown.sector);
+                if !shares_subject_with.is_empty() {
+                    println!(
+                        "note: {} of sector {} already see the same subject for each holder as this service will \
+                         (give it a sector of its own with --sector to keep its subjects apart)",
+                        shares_subject_with.join(", "),
+                        shown.sector
+                    );
+                }
             }
         }
         RpCommand::List { store, json } => {

@@ -1,11 +1,11 @@
 //! `cyberid registry …`: synthetic registries, bulk import, and the simulated camera.
 
-use cyberid_protocol::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use cyberid_domain::{CitizenIdNumber, PersonRecord};
+use cyberid_protocol::ErrorCode;
 use cyberid_registry::face::{encode_sample, live_sample};
 use cyberid_registry::file::open_registry_file;
 use cyberid_store::{Durability, RegistryChunk, RegistryImportError};

@@ -1,11 +1,11 @@
 //! `cyberid wallet …`
 
-use cyberid_protocol::ErrorCode;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use cyberid_crypto::pin::Pin;
 use cyberid_domain::{AssuranceLevel, parse_claim_list};
+use cyberid_protocol::ErrorCode;
 use cyberid_wallet::{Decision, EnrolmentInput, Wallet, WalletError, WalletView};
 use serde_json::json;
 

@@ -6,12 +6,12 @@
 //! OPRF evaluation of a blinded PIN and one Ed25519 verification of the PIN proof, timed
 //! the same way, so the L2 ÷ L1 ratio of the crypto alone is known beside the measured one.
 
-use cyberid_protocol::ErrorCode;
 use std::time::Instant;
 
 use clap::Args;
 use cyberid_crypto::jose::SigningKey;
 use cyberid_crypto::pin::{self, Pin, PinOprfSecret};
+use cyberid_protocol::ErrorCode;
 use serde_json::json;
 
 use crate::output::{CliResult, Failure, print_json};
