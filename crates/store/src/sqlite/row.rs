@@ -113,7 +113,7 @@ impl<'a, 'stmt> Fields<'a, 'stmt> {
     fn name(&self, column: &'static str) -> Result<Option<&'a str>, StoreError> {
         let value = self
             .row
-            .get_ref(column)
+            .get_ref(self.index(column)?)
             .map_err(|e| self.corrupt(column, e))?;
         match value {
             ValueRef::Null => Ok(None),
