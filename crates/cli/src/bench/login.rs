@@ -14,7 +14,9 @@ use cyberid_crypto::{b64, random, sha256};
 use cyberid_domain::{ClientAuthMethod, MIN_SELF_ENROLMENT_AGE, age_on};
 use cyberid_platform::keys::PlatformKeys;
 use cyberid_platform::rp::{Registration, register};
-use cyberid_protocol::{Decision, ErrorCode, LoginDetails, PinResponse};
+use cyberid_protocol::{
+    Decision, DecisionResponse, DecisionStatus, ErrorCode, LoginDetails, PinResponse,
+};
 use cyberid_registry::face::live_sample;
 use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
@@ -500,7 +502,10 @@ async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<
         .json()
         .await
         .map_err(failure("decision"))?;
-    if decided["status"] != "approved" {
+    // An error's body has no status: it is reported whole.
+    let approved = serde_json::from_value::<DecisionResponse>(decided.clone())
+        .is_ok_and(|response| response.status == DecisionStatus::Approved);
+    if !approved {
         return Err(format!("decision: {decided}"));
     }
     // The login page's script: the held status request answers, and the browser goes where

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use cyberid_domain::{AssuranceLevel, Claim};
+use cyberid_domain::{AssuranceLevel, Claim, ClientAuthMethod};
 use serde_json::{Value, json};
 
 use super::claims::VERIFIED_CLAIM;
@@ -43,7 +43,7 @@ pub async fn openid_configuration(State(platform): State<Platform>) -> Json<Valu
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_methods_supported": ClientAuthMethod::ALL.map(|m| m.as_str()),
         "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": scopes_supported,
