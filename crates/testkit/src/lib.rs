@@ -5,8 +5,12 @@
 //! in CI) a missing URL fails the test instead, so a misconfigured run cannot pass by
 //! skipping. [`postgres`] applies that rule; [`TestPostgres::fresh_schema`] gives each test
 //! an empty schema of its own.
+//!
+//! [`url_query`] reads a redirect's address and parameters, as a browser or a relying party
+//! would.
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -93,5 +97,41 @@ impl TestPostgres {
             "{}{separator}options=-csearch_path%3D{schema}",
             self.base_url
         )
+    }
+}
+
+/// A URL's address (everything before the `?`) and its query parameters, form-decoded
+/// (`%2F` and `+` read as `/` and a space). Of a parameter given twice, the last value is
+/// kept.
+pub fn url_query(url: &str) -> (String, HashMap<String, String>) {
+    let (address, query) = url.split_once('?').unwrap_or((url, ""));
+    let params = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    (address.to_owned(), params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_query;
+
+    #[test]
+    fn url_query_splits_the_address_and_decodes_the_parameters() {
+        let (address, params) =
+            url_query("https://shop.example/cb?code=a%2Fb&state=x+y&iss=https%3A%2F%2Fid&e=");
+        assert_eq!(address, "https://shop.example/cb");
+        assert_eq!(params.len(), 4);
+        assert_eq!(
+            (params["code"].as_str(), params["state"].as_str()),
+            ("a/b", "x y")
+        );
+        assert_eq!(
+            (params["iss"].as_str(), params["e"].as_str()),
+            ("https://id", "")
+        );
+
+        let (address, params) = url_query("https://shop.example/cb");
+        assert_eq!(address, "https://shop.example/cb");
+        assert!(params.is_empty());
     }
 }

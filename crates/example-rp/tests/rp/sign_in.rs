@@ -1,11 +1,9 @@
 //! "Sign in with Cyberspace ID" against the stand-in provider: the request, the callback, and
 //! every check of the ID token and the provider's answer.
 
-use std::collections::HashMap;
-
 use cyberid_crypto::jose::SigningKey;
 use cyberid_example_rp::redirect_uri;
-use openidconnect::url::Url;
+use cyberid_testkit::url_query;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -36,12 +34,8 @@ async fn authorization_request_carries_pkce_state_nonce_and_scopes() {
     assert!(cookie.starts_with("example_rp_session="));
     assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"));
 
-    let url = Url::parse(&location(&response)).unwrap();
-    assert_eq!(
-        url.as_str().split('?').next().unwrap(),
-        format!("{issuer}/authorize")
-    );
-    let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let (address, params) = url_query(&location(&response));
+    assert_eq!(address, format!("{issuer}/authorize"));
     assert_eq!(params["response_type"], "code");
     assert_eq!(params["client_id"], CLIENT_ID);
     assert_eq!(params["redirect_uri"], redirect_uri(&rp));
@@ -57,11 +51,7 @@ async fn authorization_request_carries_pkce_state_nonce_and_scopes() {
 
     // Each sign-in gets its own values.
     let second = get_page(&rp, "/auth/cyberid", None).await;
-    let second: HashMap<String, String> = Url::parse(&location(&second))
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let (_, second) = url_query(&location(&second));
     assert_ne!(second["state"], params["state"]);
     assert_ne!(second["nonce"], params["nonce"]);
     assert_ne!(second["code_challenge"], params["code_challenge"]);
@@ -80,11 +70,7 @@ async fn a_sign_in_may_ask_for_a_higher_level() {
         assert!(home.contains(&format!("href=\"{path}\"")), "{home}");
         let response = get_page(&rp, &path, None).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let params: HashMap<String, String> = Url::parse(&location(&response))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
+        let (_, params) = url_query(&location(&response));
         assert_eq!(params["acr_values"], format!("urn:cyberid:acr:l{level}"));
     }
     for bad in ["4", "L2", "urn:cyberid:acr:l2"] {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::http::header;
 use cyberid_example_rp::{CALLBACK_PATH, ExampleRpConfig, serve};
-use openidconnect::url::Url;
+use cyberid_testkit::url_query;
 use reqwest::StatusCode;
 
 use crate::provider::*;
@@ -94,8 +94,7 @@ pub(crate) async fn begin_cyberid(
     let response = get_page(rp, "/auth/cyberid", None).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (cookie, _) = set_cookie(&response).expect("a session cookie");
-    let url = Url::parse(&location(&response)).unwrap();
-    let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let (_, params) = url_query(&location(&response));
     // What the provider's authorize endpoint would keep for the token request.
     let mut p = provider.lock().unwrap();
     p.nonce = params.get("nonce").cloned();

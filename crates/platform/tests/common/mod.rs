@@ -1,5 +1,6 @@
 //! The test platform: a real server on a free port over a real store (SQLite, or a fresh
-//! PostgreSQL schema), a synthetic registry, and helpers that act as wallet and browser.
+//! PostgreSQL schema) and a synthetic registry; enrolment requests, enrolled holders, and
+//! more nodes over the same store. The enrolment tests and the sign-in tests share it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
