@@ -218,8 +218,8 @@ pub trait ClientStore: Send + Sync {
 
     async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError>;
 
-    /// The relying parties of `sector` (they all see the same subject for a holder), in
-    /// registration order.
+    /// The relying parties of `sector` (they all see the same subject for a holder), by
+    /// name.
     async fn relying_parties_in_sector(
         &self,
         sector: &str,

@@ -37,6 +37,23 @@ async fn operator_commands(setup: Setup) {
     let added = json_of(&added);
     let client_id = added["client_id"].as_str().unwrap().to_owned();
     assert!(added["client_secret"].as_str().unwrap().len() >= 43);
+    assert_eq!(added["sector"], "tax.example");
+    assert_eq!(added["shares_subject_with"], serde_json::json!([]));
+
+    // A second service on the same host joins its sector: the operator is told who will
+    // see the same subject for each holder.
+    let neighbour = json_of(&admin(&[
+        "add",
+        "--name",
+        "Tax Forms",
+        "--redirect-uri",
+        "https://tax.example/forms",
+    ]));
+    assert_eq!(neighbour["sector"], "tax.example");
+    assert_eq!(
+        neighbour["shares_subject_with"],
+        serde_json::json!(["Tax Office"])
+    );
 
     let refused = admin(&[
         "add",
@@ -49,9 +66,11 @@ async fn operator_commands(setup: Setup) {
     ]);
     refused_with(&refused, "legal-basis");
     let listed = json_of(&admin(&["list"]));
-    assert_eq!(listed["relying_parties"].as_array().unwrap().len(), 1);
+    let listed = listed["relying_parties"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let tax_office = listed.iter().find(|rp| rp["name"] == "Tax Office").unwrap();
     assert_eq!(
-        listed["relying_parties"][0]["claims"],
+        tax_office["claims"],
         serde_json::json!(["age_over_18", "name"])
     );
 

@@ -284,3 +284,68 @@ async fn subjects_are_pairwise_per_sector() {
     .await;
     assert_eq!(sub(d).await, sa);
 }
+
+/// The login page and the wallet say who can recognise the holder by the subject: the
+/// service alone, or every other service of its sector, by name.
+#[tokio::test]
+async fn the_holder_is_told_who_shares_the_subject() {
+    let h = start(false, |_| {}).await;
+    let in_sector = |name: &str, uri: &str| Registration {
+        name: name.into(),
+        sector: Some("health.example".into()),
+        redirect_uris: vec![uri.into()],
+        ..registration(&[])
+    };
+    let portal =
+        registered_client(&h, in_sector("Health Portal", "https://portal.example/cb")).await;
+    registered_client(&h, in_sector("Clinic", "https://clinic.example/cb")).await;
+    registered_client(&h, in_sector("Pharmacy", "https://pharmacy.example/cb")).await;
+    let games = registered_client(
+        &h,
+        Registration {
+            name: "Games".into(),
+            redirect_uris: vec!["https://games.example/cb".into()],
+            ..registration(&[])
+        },
+    )
+    .await;
+
+    let shared = begin(&h, &h.url, &portal, &[]).await;
+    let page = browser()
+        .get(&shared.login_url)
+        .header("cookie", &shared.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            "a number that Health Portal shares with the other services of health.example \
+             (Clinic and Pharmacy): they all see the same number"
+        ),
+        "{page}"
+    );
+    let opened = details(&h, &h.url, &shared.id).await;
+    assert_eq!(opened.sector, "health.example");
+    assert_eq!(opened.subject_shared_with, ["Clinic", "Pharmacy"]);
+
+    let alone = begin(&h, &h.url, &games, &[]).await;
+    let page = browser()
+        .get(&alone.login_url)
+        .header("cookie", &alone.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("a number that identifies you to Games only"),
+        "{page}"
+    );
+    let opened = details(&h, &h.url, &alone.id).await;
+    assert_eq!(opened.sector, "games.example");
+    assert!(opened.subject_shared_with.is_empty());
+}

@@ -100,7 +100,7 @@ impl ClientStore for PostgresStore {
         self.rows(
             sql!(
                 "SELECT {RP_COLUMNS} FROM relying_parties r WHERE r.sector = $1
-                 ORDER BY r.created_at, r.client_id"
+                 ORDER BY r.name, r.client_id"
             ),
             &[&sector],
         )

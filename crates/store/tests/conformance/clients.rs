@@ -42,6 +42,56 @@ async fn relying_parties_are_stored_listed_and_suspended() {
     .await;
 }
 
+/// A sector's relying parties, by name, and no others.
+#[tokio::test]
+async fn relying_parties_are_found_by_sector() {
+    for_each_backend(|store| async move {
+        for (client_id, name, sector) in [
+            ("c1", "Pharmacy", "health.example"),
+            ("c2", "Games", "games.example"),
+            ("c3", "Clinic", "health.example"),
+        ] {
+            store
+                .insert_relying_party(&RelyingParty {
+                    name: name.into(),
+                    sector: sector.into(),
+                    ..relying_party(client_id)
+                })
+                .await
+                .unwrap();
+        }
+        let names = |found: Vec<RelyingParty>| -> Vec<String> {
+            found.into_iter().map(|rp| rp.name).collect()
+        };
+        assert_eq!(
+            names(
+                store
+                    .relying_parties_in_sector("health.example")
+                    .await
+                    .unwrap()
+            ),
+            ["Clinic", "Pharmacy"]
+        );
+        assert_eq!(
+            names(
+                store
+                    .relying_parties_in_sector("games.example")
+                    .await
+                    .unwrap()
+            ),
+            ["Games"]
+        );
+        assert!(
+            store
+                .relying_parties_in_sector("nobody.example")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
 /// An authentication method or claim the store does not know, written behind its back, is
 /// corrupt data naming the column.
 #[tokio::test]
