@@ -5,7 +5,7 @@ use cyberid_platform::rp::Registration;
 use serde_json::{Value, json};
 
 use crate::common::{Harness, on_each_backend, start};
-use crate::support::browser::{begin, browser, come_back};
+use crate::support::browser::{begin, come_back, login_page_text};
 use crate::support::client::{
     Client, exchange_code, registered_client, registration, userinfo, verify_id_token,
 };
@@ -20,14 +20,7 @@ async fn an_l1_sign_in_releases_only_the_defaults() {
         let flow = begin(&h, &h.url, &shop, &[("scope", "openid age_over_18 name")]).await;
 
         // The login page names the service, shows the QR code and the number the wallet shows.
-        let page = browser()
-            .get(&flow.login_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = login_page_text(&flow).await;
         let details = details(&h, &h.url, &flow.id).await;
         assert!(
             page.contains("Example Shop") && page.contains("<svg"),
@@ -311,15 +304,7 @@ async fn the_holder_is_told_who_shares_the_subject() {
     .await;
 
     let shared = begin(&h, &h.url, &portal, &[]).await;
-    let page = browser()
-        .get(&shared.login_url)
-        .header("cookie", &shared.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_page_text(&shared).await;
     assert!(
         page.contains(
             "a number that Health Portal shares with the other services of health.example \
@@ -332,15 +317,7 @@ async fn the_holder_is_told_who_shares_the_subject() {
     assert_eq!(opened.subject_shared_with, ["Clinic", "Pharmacy"]);
 
     let alone = begin(&h, &h.url, &games, &[]).await;
-    let page = browser()
-        .get(&alone.login_url)
-        .header("cookie", &alone.cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = login_page_text(&alone).await;
     assert!(
         page.contains("a number that identifies you to Games only"),
         "{page}"

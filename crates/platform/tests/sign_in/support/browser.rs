@@ -185,3 +185,16 @@ pub fn wait_long(settings: &mut Settings) {
     settings.sign_in.decision_wait_seconds = 3600;
     settings.sign_in.decision_recheck_ms = 3_600_000;
 }
+
+/// The login page of `flow` as its browser sees it (with the sign-in's cookie).
+pub async fn login_page_text(flow: &Flow) -> String {
+    browser()
+        .get(&flow.login_url)
+        .header("cookie", &flow.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
