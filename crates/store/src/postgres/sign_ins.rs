@@ -363,29 +363,21 @@ impl SignInStore for PostgresStore {
         approval_digest: &[u8],
     ) -> Result<Option<u32>, StoreError> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let count = tx
-            .query_opt(
-                "UPDATE accounts SET pin_failures = pin_failures + 1
-                 WHERE id = $1 AND pin_failures < $2 RETURNING pin_failures",
-                &[&account_id, &limit],
-            )
-            .await
-            .map_err(db_error)?
-            .map(|row| Fields::new(&row, "accounts", "").unsigned::<i32, u32>("pin_failures"))
-            .transpose()?;
-        if count.is_some() {
-            tx.execute(
-                "UPDATE login_transactions SET pin_evaluated = TRUE, approval_digest = $2
-                 WHERE id = $1 AND status = 'pending'",
-                &[&login_id, &approval_digest],
-            )
-            .await
-            .map_err(db_error)?;
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(count)
+        // One statement: atomic without a transaction, and one round trip on every L2
+        // sign-in's PIN step. The sign-in is marked only when the attempt was counted.
+        self.one(
+            "WITH counted AS (
+               UPDATE accounts SET pin_failures = pin_failures + 1
+               WHERE id = $1 AND pin_failures < $2 RETURNING pin_failures),
+             marked AS (
+               UPDATE login_transactions SET pin_evaluated = TRUE, approval_digest = $4
+               WHERE id = $3 AND status = 'pending' AND EXISTS (SELECT 1 FROM counted)
+               RETURNING 1)
+             SELECT pin_failures FROM counted",
+            &[&account_id, &limit, &login_id, &approval_digest],
+            |row| Fields::new(row, "accounts", "").unsigned::<i32, u32>("pin_failures"),
+        )
+        .await
     }
 
     async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError> {

@@ -417,6 +417,17 @@ async fn assertions_are_single_use_and_expired_rows_are_purged() {
             None,
             "locked at the limit"
         );
+        // An evaluation that was not counted does not mark the sign-in either.
+        assert_eq!(
+            store
+                .login("old")
+                .await
+                .unwrap()
+                .unwrap()
+                .approval_digest
+                .as_deref(),
+            Some(&b"digest"[..])
+        );
         // Nothing is purged before it expires.
         assert_eq!(store.purge_expired(1_000, 1_000, 100).await.unwrap(), 0);
         // More rows than a batch: purged batch after batch until none is left.

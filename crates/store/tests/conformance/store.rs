@@ -98,6 +98,9 @@ VALUES ('approved', 'c1', '{"client_id":"c1","redirect_uri":"https://shop.exampl
 INSERT INTO login_transactions (id, client_id, request, status, error, created_at, expires_at)
 VALUES ('failed', 'c1', '{"client_id":"c1","redirect_uri":"https://shop.example/cb","state":null,"nonce":null,"claims":[],"id_token_claims":[],"level":"L3","code_challenge":"chal-3","force_consent":false}',
     'failed', 'unmet_authentication_requirements', 1000, 1300);
+INSERT INTO login_transactions (id, client_id, request, status, created_at, expires_at)
+VALUES ('no-challenge', 'c1', '{"client_id":"c1","redirect_uri":"https://shop.example/cb","claims":[],"id_token_claims":[],"level":"L1","force_consent":false}',
+    'pending', 1000, 1300);
 INSERT INTO consents (account_id, client_id, claims, granted_at)
 VALUES (1, 'c1', '["region","age_over_18"]', 1010);
 "#;
@@ -158,6 +161,13 @@ async fn migration_7_converts_sign_ins_in_flight() {
         assert_eq!(
             (pending.status, pending.claims.len()),
             (LoginStatus::Pending, 0)
+        );
+        // A request the platform could not have written (no PKCE challenge) is gone, on
+        // both backends alike.
+        assert_eq!(
+            store.login("no-challenge").await.unwrap(),
+            None,
+            "{backend}"
         );
         let failed = store.login("failed").await.unwrap().unwrap();
         assert_eq!(failed.status, LoginStatus::Failed);

@@ -16,22 +16,26 @@ ALTER TABLE login_transactions
     ADD COLUMN force_consent    BOOLEAN,
     ADD COLUMN released_claims  TEXT[];
 
+-- Each stored request is parsed once (a day of sign-ins may be a large table). JSON the
+-- platform never wrote fails the migration, on both backends.
 UPDATE login_transactions SET
-    redirect_uri = request::jsonb ->> 'redirect_uri',
-    state = request::jsonb ->> 'state',
-    nonce = request::jsonb ->> 'nonce',
+    redirect_uri = parsed.r ->> 'redirect_uri',
+    state = parsed.r ->> 'state',
+    nonce = parsed.r ->> 'nonce',
     requested_claims = ARRAY(
-        SELECT claim FROM jsonb_array_elements_text(request::jsonb -> 'claims')
+        SELECT claim FROM jsonb_array_elements_text(parsed.r -> 'claims')
                WITH ORDINALITY AS listed(claim, position) ORDER BY position),
     id_token_claims = ARRAY(
-        SELECT claim FROM jsonb_array_elements_text(request::jsonb -> 'id_token_claims')
+        SELECT claim FROM jsonb_array_elements_text(parsed.r -> 'id_token_claims')
                WITH ORDINALITY AS listed(claim, position) ORDER BY position),
-    required_level = request::jsonb ->> 'level',
-    code_challenge = request::jsonb ->> 'code_challenge',
-    force_consent = COALESCE((request::jsonb ->> 'force_consent')::boolean, FALSE),
+    required_level = parsed.r ->> 'level',
+    code_challenge = parsed.r ->> 'code_challenge',
+    force_consent = COALESCE((parsed.r ->> 'force_consent')::boolean, FALSE),
     released_claims = ARRAY(
-        SELECT claim FROM jsonb_array_elements_text(claims::jsonb)
-               WITH ORDINALITY AS listed(claim, position) ORDER BY position);
+        SELECT claim FROM jsonb_array_elements_text(login_transactions.claims::jsonb)
+               WITH ORDINALITY AS listed(claim, position) ORDER BY position)
+FROM (SELECT id, request::jsonb AS r FROM login_transactions) AS parsed
+WHERE login_transactions.id = parsed.id;
 
 -- A request without these never came from the platform, and its sign-in could not end.
 DELETE FROM login_transactions
