@@ -129,7 +129,8 @@ pub trait SignInStore: Send + Sync {
     /// approved, in the same transaction: the released claims join the holder's remembered
     /// consent for the client (written only when the client is new to the holder or the
     /// set grows; never lost to a concurrent approval), and the failure counts of the
-    /// factors it proved start again from zero.
+    /// factors it proved start again from zero. The released claims are distinct (the
+    /// platform releases each claim once).
     async fn finish_login(
         &self,
         id: &str,
@@ -216,6 +217,7 @@ pub trait ClientStore: Send + Sync {
 
     async fn relying_party(&self, client_id: &str) -> Result<Option<RelyingParty>, StoreError>;
 
+    /// Every relying party, by registration time, then client id.
     async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError>;
 
     /// The relying parties of `sector` (they all see the same subject for a holder), by

@@ -28,10 +28,11 @@ macro_rules! sql {
     }};
 }
 
-pub mod contract;
+mod columns;
+mod contract;
 pub mod pacing;
 pub mod postgres;
-pub mod records;
+mod records;
 pub mod sqlite;
 
 pub use contract::{AccountStore, ClientStore, ConsentStore, RegistryStore, SignInStore, Store};

@@ -8,7 +8,17 @@
 use std::path::{Path, PathBuf};
 
 /// What reads inside JSON, in SQLite or PostgreSQL.
-const JSON_READS: [&str; 5] = ["json_extract", "->>", "->", "jsonb", "json_array"];
+const JSON_READS: [&str; 9] = [
+    "json_extract",
+    "json_each",
+    "json_tree",
+    "json_array",
+    "jsonb",
+    "->>",
+    "->",
+    "#>",
+    "?|",
+];
 
 #[test]
 fn no_query_reads_inside_json() {

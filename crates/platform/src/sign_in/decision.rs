@@ -279,20 +279,21 @@ fn check_level(proved: AssuranceLevel, required: AssuranceLevel) -> Result<(), A
     Ok(())
 }
 
-/// The claims the holder agreed to release: each one the service asked for.
+/// The claims the holder agreed to release: each one the service asked for, each once.
 fn released_claims(
     approval: &ApprovalClaims,
     request: &SignInRequest,
 ) -> Result<Vec<Claim>, ApiError> {
-    approval
-        .claims
-        .iter()
-        .map(|name| {
-            Claim::parse(name)
-                .filter(|claim| request.claims.contains(claim))
-                .ok_or_else(|| ApiError::invalid_request(format!("{name} was not requested")))
-        })
-        .collect()
+    let mut released = Vec::with_capacity(approval.claims.len());
+    for name in &approval.claims {
+        let claim = Claim::parse(name)
+            .filter(|claim| request.claims.contains(claim))
+            .ok_or_else(|| ApiError::invalid_request(format!("{name} was not requested")))?;
+        if !released.contains(&claim) {
+            released.push(claim);
+        }
+    }
+    Ok(released)
 }
 
 /// L2: the PIN key's signature over the approval, from an evaluation counted for this very

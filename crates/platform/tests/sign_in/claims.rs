@@ -326,3 +326,20 @@ async fn the_holder_is_told_who_shares_the_subject() {
     assert_eq!(opened.sector, "games.example");
     assert!(opened.subject_shared_with.is_empty());
 }
+
+/// A claim the wallet names twice is released, and remembered, once.
+#[tokio::test]
+async fn a_claim_approved_twice_is_released_once() {
+    on_each_backend(|h| async move {
+        let shop = registered_client(&h, registration(&["region"])).await;
+        let key = h.enrol(&adult(&h, 3)).await;
+        let (_, tokens, _) = sign_in(&h, &shop, &key, &[("scope", "openid region")], |_| Decide {
+            claims: vec!["region".into(), "region".into()],
+            ..Decide::default()
+        })
+        .await;
+        assert_eq!(tokens["scope"], "openid region");
+        assert_eq!(consented(&h, &key, &shop.id).await, ["region"]);
+    })
+    .await;
+}

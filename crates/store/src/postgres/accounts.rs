@@ -7,21 +7,11 @@ use tokio_postgres::error::SqlState;
 
 use super::row::Fields;
 use super::{PostgresStore, db_error, pool_error};
+use crate::columns::{ACCOUNT_COLUMNS, DEVICE_COLUMNS};
 use crate::records::{
     AccountRecord, DeviceRecord, EnrolError, EnrolledAccount, Factor, NewAccount, ResumedEnrolment,
 };
 use crate::{AccountStore, STATUS_LIST_CAPACITY, StoreError, failpoint};
-
-/// An account's columns, under `account_` names (see [`Fields`]).
-pub(super) const ACCOUNT_COLUMNS: &str = "a.id AS account_id, a.status AS account_status, \
-     a.person_digest AS account_person_digest, a.network_number AS account_network_number, \
-     a.wrapped_data_key AS account_wrapped_data_key, \
-     a.sealed_attributes AS account_sealed_attributes, a.pin_key_id AS account_pin_key_id, \
-     a.pin_verifier AS account_pin_verifier, a.pin_failures AS account_pin_failures, \
-     a.face_failures AS account_face_failures";
-
-/// A device's columns, under `device_` names.
-pub(super) const DEVICE_COLUMNS: &str = "d.id AS device_id, d.public_jwk AS device_public_jwk";
 
 /// An account from [`ACCOUNT_COLUMNS`].
 pub(super) fn account_from(row: &Row) -> Result<AccountRecord, StoreError> {

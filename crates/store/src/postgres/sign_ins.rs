@@ -6,22 +6,16 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::accounts::{ACCOUNT_COLUMNS, DEVICE_COLUMNS, device_from, joined_account};
-use super::clients::{RP_COLUMNS, relying_party_from};
+use super::PostgresStore;
+use super::accounts::{device_from, joined_account};
+use super::clients::relying_party_from;
 use super::row::{Fields, qualified};
-use super::{PostgresStore, db_error};
+use crate::columns::{ACCOUNT_COLUMNS, DEVICE_COLUMNS, LOGIN_COLUMNS, RP_COLUMNS};
 use crate::records::{
     AccountRecord, CodeRedemption, Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
-    RelyingParty, SignInRequest, claim_names, distinct_claims,
+    RelyingParty, SignInRequest, claim_names,
 };
 use crate::{SignInStore, StoreError};
-
-/// A sign-in's columns. Its `account_id` is read as `login_account_id`, apart from the
-/// `account_id` of an account selected beside it.
-const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, requested_claims, \
-     id_token_claims, required_level, code_challenge, force_consent, browser_digest, status, \
-     account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, \
-     code_replayed_at, pin_evaluated, approval_digest, created_at, expires_at";
 
 /// A sign-in from [`LOGIN_COLUMNS`].
 fn login_from(row: &Row) -> Result<LoginRecord, StoreError> {
@@ -251,7 +245,7 @@ impl SignInStore for PostgresStore {
                 auth_time,
                 reset,
             } => {
-                let claims = claim_names(&distinct_claims(claims));
+                let claims = claim_names(claims);
                 let level = level.as_str();
                 let params: [&(dyn ToSql + Sync); 6] =
                     [&id, &now, account_id, &level, &claims, auth_time];

@@ -36,25 +36,14 @@ pub(crate) fn to_json(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
-/// A claim list stored whole as a JSON array of claim names.
+/// A claim list stored whole as a JSON array of claim names (`Claim` serialises as its name).
 pub(crate) fn claims_json(claims: &[Claim]) -> String {
-    serde_json::to_string(&claim_names(claims)).unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(claims).unwrap_or_else(|_| "[]".into())
 }
 
 /// The names of `claims`, as a PostgreSQL `TEXT[]` parameter takes them.
 pub(crate) fn claim_names(claims: &[Claim]) -> Vec<&'static str> {
     claims.iter().map(Claim::as_str).collect()
-}
-
-/// `claims` with repeats left out, in their order.
-pub(crate) fn distinct_claims(claims: &[Claim]) -> Vec<Claim> {
-    let mut distinct = Vec::with_capacity(claims.len());
-    for claim in claims {
-        if !distinct.contains(claim) {
-            distinct.push(*claim);
-        }
-    }
-    distinct
 }
 
 /// A closed set of values stored as TEXT under fixed names. Each backend reads them through
@@ -77,7 +66,6 @@ macro_rules! stored_text {
 stored_text!(
     AccountStatus,
     AssuranceLevel,
-    Claim,
     ClientAuthMethod,
     ClientStatus,
     LoginStatus

@@ -6,18 +6,11 @@ use rusqlite::{Connection, ErrorCode, Row, params};
 
 use super::row::{Fields, execute, query_all, query_one};
 use super::{SqliteStore, db_error};
+use crate::columns::ACCOUNT_COLUMNS;
 use crate::records::{
     AccountRecord, DeviceRecord, EnrolError, EnrolledAccount, Factor, NewAccount, ResumedEnrolment,
 };
 use crate::{AccountStore, STATUS_LIST_CAPACITY, StoreError, failpoint};
-
-/// An account's columns, under `account_` names (see [`Fields`]).
-pub(super) const ACCOUNT_COLUMNS: &str = "a.id AS account_id, a.status AS account_status, \
-     a.person_digest AS account_person_digest, a.network_number AS account_network_number, \
-     a.wrapped_data_key AS account_wrapped_data_key, \
-     a.sealed_attributes AS account_sealed_attributes, a.pin_key_id AS account_pin_key_id, \
-     a.pin_verifier AS account_pin_verifier, a.pin_failures AS account_pin_failures, \
-     a.face_failures AS account_face_failures";
 
 /// An account from [`ACCOUNT_COLUMNS`].
 pub(super) fn account_from(row: &Row<'_>) -> Result<AccountRecord, StoreError> {

@@ -5,15 +5,9 @@ use rusqlite::{Connection, Row, params};
 
 use super::row::{Fields, execute, query_all, query_one};
 use super::{SqliteStore, db_error};
+use crate::columns::RP_COLUMNS;
 use crate::records::{ClientStatus, RelyingParty, claims_json, to_json};
 use crate::{ClientStore, StoreError};
-
-/// A relying party's columns, under `rp_` names (see [`Fields`]).
-const RP_COLUMNS: &str = "r.client_id AS rp_client_id, r.name AS rp_name, \
-     r.redirect_uris AS rp_redirect_uris, r.sector AS rp_sector, \
-     r.allowed_claims AS rp_allowed_claims, r.legal_basis AS rp_legal_basis, \
-     r.auth_method AS rp_auth_method, r.secret_digest AS rp_secret_digest, r.jwks AS rp_jwks, \
-     r.require_par AS rp_require_par, r.status AS rp_status, r.created_at AS rp_created_at";
 
 /// A relying party from [`RP_COLUMNS`].
 fn relying_party_from(row: &Row<'_>) -> Result<RelyingParty, StoreError> {

@@ -83,10 +83,6 @@ impl SqliteStore {
         .map_err(join_error)?
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Runs `work` on the writer thread, in the next group commit; returns once the group
     /// is committed (or failed).
     async fn write<T, E>(

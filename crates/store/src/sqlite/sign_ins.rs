@@ -10,18 +10,12 @@ use super::consents::remember_consent;
 use super::engine::{in_read_transaction, in_savepoint};
 use super::row::{Fields, execute, query_one};
 use super::{SqliteStore, db_error};
+use crate::columns::LOGIN_COLUMNS;
 use crate::records::{
     AccountRecord, CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
-    RelyingParty, SignInRequest, claims_json, distinct_claims,
+    RelyingParty, SignInRequest, claims_json,
 };
 use crate::{SignInStore, StoreError};
-
-/// A sign-in's columns. Its `account_id` is read as `login_account_id`, apart from the
-/// `account_id` of an account selected beside it.
-const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, requested_claims, \
-     id_token_claims, required_level, code_challenge, force_consent, browser_digest, status, \
-     account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, \
-     code_replayed_at, pin_evaluated, approval_digest, created_at, expires_at";
 
 /// A sign-in from [`LOGIN_COLUMNS`].
 fn login_from(row: &Row<'_>) -> Result<LoginRecord, StoreError> {
@@ -80,6 +74,9 @@ fn with_account(
 impl SignInStore for SqliteStore {
     async fn insert_login(&self, login: &NewLogin) -> Result<bool, StoreError> {
         let login = login.clone();
+        // Encoded here, not on the writer thread every commit waits for.
+        let requested_claims = claims_json(&login.request.claims);
+        let id_token_claims = claims_json(&login.request.id_token_claims);
         self.write(move |conn| {
             let request = &login.request;
             execute(
@@ -96,8 +93,8 @@ impl SignInStore for SqliteStore {
                     request.redirect_uri,
                     request.state,
                     request.nonce,
-                    claims_json(&request.claims),
-                    claims_json(&request.id_token_claims),
+                    requested_claims,
+                    id_token_claims,
                     request.level.as_str(),
                     request.code_challenge,
                     request.force_consent,
@@ -203,6 +200,11 @@ impl SignInStore for SqliteStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         let (id, outcome) = (id.to_owned(), outcome.clone());
+        // Encoded here, not on the writer thread every commit waits for.
+        let released = match &outcome {
+            LoginOutcome::Approved { claims, .. } => claims_json(claims),
+            LoginOutcome::Refused(_) => String::new(),
+        };
         self.write(move |conn| {
             let changed = match outcome {
                 LoginOutcome::Approved {
@@ -212,14 +214,13 @@ impl SignInStore for SqliteStore {
                     auth_time,
                     reset,
                 } => in_savepoint(conn, |conn| {
-                    let claims = distinct_claims(&claims);
                     let client_id: Option<String> = query_one(
                         conn,
                         "UPDATE login_transactions
                          SET status = 'approved', account_id = ?3, level = ?4, claims = ?5, auth_time = ?6
                          WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2
                          RETURNING client_id",
-                        params![id, now, account_id, level.as_str(), claims_json(&claims), auth_time],
+                        params![id, now, account_id, level.as_str(), released, auth_time],
                         db_error,
                         |row| Fields::new(row, "login_transactions", "").get("client_id"),
                     )?;

@@ -47,7 +47,9 @@ async fn consents_are_remembered_merged_and_revoked() {
 }
 
 /// Approvals of one holder for one service at the same moment each add their claims; none
-/// is lost to another, whether the consent row exists yet or not.
+/// is lost to another, whether the consent row exists yet or not. On SQLite the one writer
+/// applies them in turn; the race this guards against is PostgreSQL's, which CI runs
+/// (`CYBERID_REQUIRE_POSTGRES`).
 #[tokio::test]
 async fn concurrent_approvals_never_lose_a_claim() {
     for_each_backend(|store| async move {
