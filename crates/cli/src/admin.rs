@@ -10,7 +10,7 @@ use cyberid_platform::rp::{Registration, register};
 use cyberid_protocol::ErrorCode;
 use serde_json::json;
 
-use crate::output::{CliResult, Failure, print_json};
+use crate::output::{CliResult, Failure, invalid_input, print_json};
 use crate::store_args::StoreArgs;
 
 #[derive(Args)]
@@ -124,12 +124,11 @@ pub async fn run(args: AdminArgs) -> CliResult {
             store,
             json,
         } => {
-            let claims = parse_claim_list(&claims)
-                .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
+            let claims = parse_claim_list(&claims).map_err(|e| invalid_input(e.to_string()))?;
             let jwks = jwks
                 .map(|path| {
                     std::fs::read_to_string(&path)
-                        .map_err(|e| Failure::from(format!("cannot read {}: {e}", path.display())))
+                        .map_err(|e| invalid_input(format!("cannot read {}: {e}", path.display())))
                 })
                 .transpose()?;
             let settings = store.settings()?;
@@ -145,7 +144,7 @@ pub async fn run(args: AdminArgs) -> CliResult {
                 require_par,
             };
             let (rp, shown) = register(&keys, &registration, cyberid_platform::now())
-                .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
+                .map_err(|e| invalid_input(e.to_string()))?;
             let db = cyberid_store::open(&settings.store.location()).await?;
             // Services of one sector see the same subject for a holder: say so, by name,
             // so that sharing is a decision and not an accident of hosting.

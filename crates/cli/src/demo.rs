@@ -60,7 +60,6 @@ pub async fn run(args: DemoArgs) -> CliResult {
     // platform must serve from there, whatever a file or the environment says.
     settings.store.data = data.clone();
     settings.store.database_url = None;
-    let store_location = settings.store.location();
     let registry_file = data.join("registry.tsv");
     let people = args.people.max(10);
     println!(
@@ -69,16 +68,16 @@ pub async fn run(args: DemoArgs) -> CliResult {
     );
     cyberid_registry::generate::write_registry(&registry_file, people, 2026)?;
 
-    let store = cyberid_store::open(&store_location).await?;
+    println!("2. Platform (embedded SQLite in {})", data.display());
+    // Bound but not yet serving: its own store takes the registry (and, below, the example
+    // service's registration), with no second store open on the same file.
+    let bound = cyberid_platform::bind(settings).await?;
+    let platform = bound.platform.clone();
     let mut batch = Vec::new();
     for record in open_registry_file(&registry_file)? {
         batch.push(record?);
     }
-    store.registry_upsert(batch).await?;
-    drop(store);
-
-    println!("2. Platform (embedded SQLite in {})", data.display());
-    let bound = cyberid_platform::bind(settings).await?;
+    platform.store.registry_upsert(batch).await?;
     let url = bound.url.clone();
     let server = tokio::spawn(bound.serve(cyberid_platform::server::shutdown_signal()));
     println!("   listening on {url}");
@@ -155,9 +154,8 @@ pub async fn run(args: DemoArgs) -> CliResult {
         ..cyberid_example_rp::ExampleRpConfig::new(url.clone(), "", "")
     })
     .await?;
-    let keys = cyberid_platform::keys::PlatformKeys::load_or_create(&data)?;
     let (rp, registered) = cyberid_platform::rp::register(
-        &keys,
+        &platform.keys,
         &cyberid_platform::rp::Registration {
             name: "Example Service".into(),
             redirect_uris: vec![example.redirect_uri()],
@@ -167,10 +165,7 @@ pub async fn run(args: DemoArgs) -> CliResult {
         cyberid_platform::now(),
     )
     .map_err(Failure::from)?;
-    cyberid_store::open(&store_location)
-        .await?
-        .insert_relying_party(&rp)
-        .await?;
+    platform.store.insert_relying_party(&rp).await?;
     example.set_client(
         registered.client_id.clone(),
         registered.client_secret.clone().unwrap_or_default(),

@@ -19,6 +19,12 @@ impl Failure {
     }
 }
 
+/// An argument that is well-formed but unusable (a file that cannot be read, a PIN that
+/// breaks the rules, an unknown claim).
+pub fn invalid_input(description: impl Into<String>) -> Failure {
+    Failure::new(ErrorCode::InvalidInput, description)
+}
+
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(error: E) -> Self {
         Self::new(ErrorCode::Failed, error.to_string())

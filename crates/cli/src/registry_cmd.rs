@@ -12,7 +12,7 @@ use cyberid_store::{Durability, RegistryChunk, RegistryImportError};
 use rand::SeedableRng;
 use serde_json::json;
 
-use crate::output::{CliResult, Failure, print_json};
+use crate::output::{CliResult, Failure, invalid_input, print_json};
 use crate::store_args::StoreArgs;
 
 #[derive(Args)]
@@ -125,7 +125,7 @@ pub async fn run(args: RegistryArgs) -> CliResult {
             json,
         } => {
             let id = CitizenIdNumber::parse(&id_number)
-                .map_err(|e| Failure::new(ErrorCode::InvalidInput, format!("id number: {e}")))?;
+                .map_err(|e| invalid_input(format!("id number: {e}")))?;
             let (person, other) =
                 tokio::task::spawn_blocking(move || find_with_other(&registry, &id)).await??;
             let source = match (person, impostor, other) {
@@ -206,7 +206,7 @@ async fn import(
     let mut settings = store_args.settings()?;
     settings.store.durability = Durability::Normal;
     let store = cyberid_store::open(&settings.store.location()).await?;
-    let reader = open_registry_file(file)?;
+    let reader = open_registry_file(file).map_err(|e| invalid_input(e.to_string()))?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<RegistryChunk>(2);
     let producer = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(batch);

@@ -1,15 +1,14 @@
 //! `cyberid wallet …`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use cyberid_crypto::pin::Pin;
-use cyberid_domain::{AssuranceLevel, parse_claim_list};
-use cyberid_protocol::ErrorCode;
+use cyberid_domain::{AssuranceLevel, FaceTemplate, parse_claim_list};
 use cyberid_wallet::{Decision, EnrolmentInput, Wallet, WalletError, WalletView};
 use serde_json::json;
 
-use crate::output::{CliResult, Failure, print_json};
+use crate::output::{CliResult, Failure, invalid_input, print_json};
 
 #[derive(Args)]
 pub struct WalletArgs {
@@ -123,18 +122,7 @@ pub async fn run(args: WalletArgs) -> CliResult {
             pin,
             json,
         } => {
-            let sample_text = std::fs::read_to_string(&face).map_err(|e| {
-                Failure::new(
-                    ErrorCode::InvalidInput,
-                    format!("cannot read face sample {}: {e}", face.display()),
-                )
-            })?;
-            let face_sample = cyberid_registry::face::decode_sample(&sample_text).map_err(|e| {
-                Failure::new(
-                    ErrorCode::InvalidInput,
-                    format!("face sample {}: {e}", face.display()),
-                )
-            })?;
+            let face_sample = read_face_sample(&face)?;
             let view = wallet
                 .enrol(
                     &server,
@@ -205,8 +193,7 @@ pub async fn run(args: WalletArgs) -> CliResult {
             nonce,
             json,
         } => {
-            let claims = parse_claim_list(&disclose)
-                .map_err(|e| Failure::new(ErrorCode::InvalidInput, e.to_string()))?;
+            let claims = parse_claim_list(&disclose).map_err(|e| invalid_input(e.to_string()))?;
             let presentation = wallet
                 .present(&claims, &audience, &nonce)
                 .map_err(wallet_failure)?;
@@ -233,8 +220,12 @@ fn print_claims(view: &WalletView) {
     }
 }
 
-fn invalid_input(description: impl Into<String>) -> Failure {
-    Failure::new(ErrorCode::InvalidInput, description.into())
+/// A face sample file from the camera (`cyberid registry face-sample`).
+fn read_face_sample(path: &Path) -> Result<FaceTemplate, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid_input(format!("cannot read face sample {}: {e}", path.display())))?;
+    cyberid_registry::face::decode_sample(&text)
+        .map_err(|e| invalid_input(format!("face sample {}: {e}", path.display())))
 }
 
 /// Asks a yes/no question on the terminal.
@@ -367,15 +358,7 @@ async fn approve(
         let pin = pin
             .map(|p| Pin::parse(&p).map_err(|e| invalid_input(e.to_string())))
             .transpose()?;
-        let face = face
-            .map(|path| {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    invalid_input(format!("cannot read face sample {}: {e}", path.display()))
-                })?;
-                cyberid_registry::face::decode_sample(&text)
-                    .map_err(|e| invalid_input(format!("face sample {}: {e}", path.display())))
-            })
-            .transpose()?;
+        let face = face.as_deref().map(read_face_sample).transpose()?;
         Decision::Approve {
             claims: details.claims.iter().map(|c| c.name.clone()).collect(),
             pin,

@@ -197,7 +197,8 @@ pub fn errors_document() -> String {
          `{\"error\": code, \"error_description\": text}` (or, for a relying party's \
          authorization request, adds `error`, `error_description`, `state` and `iss` to the \
          redirect back), and every `cyberid` command run with `--json` prints the same two \
-         fields on failure. The description is for people and may change; the code is stable.\n\n\
+         fields on failure (with `invalid_arguments`, also the `usage`). The description is \
+         for people and may change; the code is stable.\n\n\
          Generated from `cyberid_protocol::ErrorCode` (`UPDATE_DOCS=1 cargo test -p \
          cyberid-protocol errors_document` rewrites this file).\n\n\
          | code | HTTP | who receives it | meaning |\n\

@@ -86,13 +86,6 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
-impl ErrorBody {
-    /// The code, if it is one this build knows.
-    pub fn code(&self) -> Option<ErrorCode> {
-        ErrorCode::parse(&self.error)
-    }
-}
-
 /// `typ` of the JWS by which a wallet authenticates a request with its device key; the
 /// header's `kid` is the device key's JWK thumbprint.
 pub const WALLET_PROOF_TYP: &str = "cyberid-wallet+jwt";
@@ -280,16 +273,6 @@ pub enum Decision {
     /// The wallet cannot reach the level (no PIN, no camera): the service hears
     /// `unmet_authentication_requirements`.
     Unable,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approve => "approve",
-            Self::Decline => "decline",
-            Self::Unable => "unable",
-        }
-    }
 }
 
 /// How a decided sign-in ended.

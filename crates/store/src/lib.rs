@@ -60,8 +60,8 @@ pub enum StoreError {
     Migration(String),
 }
 
-/// Where the store lives.
-#[derive(Clone, Debug)]
+/// Where the store lives. `Debug` leaves the PostgreSQL URL out: it may carry a password.
+#[derive(Clone)]
 pub enum StoreLocation {
     /// `cyberid.db` (plus WAL files) in this data directory.
     Sqlite {
@@ -70,6 +70,26 @@ pub enum StoreLocation {
     },
     /// A PostgreSQL URL, e.g. `postgres://user@host/db`; `options=-csearch_path=...` selects a schema.
     Postgres { url: String, pool_size: usize },
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite {
+                data_dir,
+                durability,
+            } => f
+                .debug_struct("Sqlite")
+                .field("data_dir", data_dir)
+                .field("durability", durability)
+                .finish(),
+            Self::Postgres { pool_size, .. } => f
+                .debug_struct("Postgres")
+                .field("url", &"<redacted>")
+                .field("pool_size", pool_size)
+                .finish(),
+        }
+    }
 }
 
 /// How SQLite commits: `Full` fsyncs the WAL at every commit (nothing committed is lost even
@@ -115,3 +135,22 @@ pub fn failpoint(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn failpoint(_name: &str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreLocation;
+
+    #[test]
+    fn a_location_never_shows_its_database_url() {
+        let location = StoreLocation::Postgres {
+            url: "postgres://app:s3cret@db.example/cyberid".into(),
+            pool_size: 4,
+        };
+        let shown = format!("{location:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("db.example"),
+            "{shown}"
+        );
+        assert!(shown.contains("pool_size: 4"), "{shown}");
+    }
+}

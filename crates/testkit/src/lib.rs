@@ -51,11 +51,6 @@ pub fn postgres() -> Option<TestPostgres> {
 }
 
 impl TestPostgres {
-    /// The server's URL as configured (the database's default schema).
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// Creates an empty schema and returns a URL whose connections use it (through
     /// `search_path`), so that tests running at once never see each other's rows.
     ///

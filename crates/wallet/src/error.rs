@@ -6,7 +6,8 @@ use cyberid_protocol::ErrorCode;
 pub enum WalletError {
     #[error("{0}")]
     Input(String),
-    /// The platform refused; `code` is as sent ([`WalletError::refusal_code`] reads it).
+    /// The platform refused; `code` is as sent, so that one from a newer platform still
+    /// reaches the holder.
     #[error("the platform refused: {description} ({code})")]
     Refused {
         status: u16,
@@ -26,14 +27,6 @@ pub enum WalletError {
 }
 
 impl WalletError {
-    /// The code of the platform's refusal, if it is one this wallet knows.
-    pub fn refusal_code(&self) -> Option<ErrorCode> {
-        match self {
-            Self::Refused { code, .. } => ErrorCode::parse(code),
-            _ => None,
-        }
-    }
-
     /// The code a script sees for this failure (`--json`): the platform's own for a
     /// refusal, else the wallet's.
     pub fn code(&self) -> String {
