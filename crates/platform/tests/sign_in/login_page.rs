@@ -91,7 +91,10 @@ async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
     let key = h.enrol(&adult(&h, 14)).await;
     let flow = begin(&h, &h.url, &shop, &[]).await;
     let url = format!("{}/login/{}/status?wait=1", h.url, flow.id);
-    assert_eq!(status_of(url.clone()).await, "pending");
+    // Held (it waits on the node) until the node's wait is over, then `pending`.
+    let held = tokio::spawn(status_of(url.clone()));
+    until_waiting(&h, &flow.id, 1).await;
+    assert_eq!(held.await.unwrap(), "pending");
     assert_eq!(h.platform.waiting_for_decision(&flow.id), 0);
 
     let declined = begin(&h, &h.url, &shop, &[]).await;
@@ -113,21 +116,22 @@ async fn a_held_status_request_ends_with_the_wait_or_the_sign_in() {
     assert_eq!(told["error"], "access_denied");
     assert_eq!(told, come_back(&h.url, &declined).await);
 
-    // A sign-in that lives one second, waited for an hour: its expiry ends the wait.
+    // A sign-in that lives three seconds, waited for an hour: its expiry ends the wait (the
+    // request is seen waiting first, so an answer at once would not pass).
     let h = start(false, |settings| {
         wait_long(settings);
-        settings.sign_in.lifetime_seconds = 1;
+        settings.sign_in.lifetime_seconds = 3;
     })
     .await;
     let shop = registered_client(&h, registration(&[])).await;
     let flow = begin(&h, &h.url, &shop, &[]).await;
     let url = format!("{}/login/{}/status?wait=1", h.url, flow.id);
-    let answer = tokio::time::timeout(
-        Duration::from_secs(30),
-        status_answer(url, flow.cookie.clone()),
-    )
-    .await
-    .expect("the expiry did not end the wait");
+    let held = tokio::spawn(status_answer(url, flow.cookie.clone()));
+    until_waiting(&h, &flow.id, 1).await;
+    let answer = tokio::time::timeout(Duration::from_secs(30), held)
+        .await
+        .expect("the expiry did not end the wait")
+        .unwrap();
     assert_eq!(answer["status"], "done");
     let (_, told) = url_query(answer["location"].as_str().unwrap());
     assert!(
