@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::common::start;
 use crate::support::browser::{
-    begin, browser, come_back, flow_redirected_to, location_query, query_string,
+    begin, browser, come_back, flow_redirected_to, location_query, pkce, query_string,
 };
 use crate::support::client::{
     code_request, exchange_code, registered_client, registration, verify_id_token,
@@ -130,8 +130,7 @@ async fn pushed_authorization_requests() {
     .await;
     let key = h.enrol(&adult(&h, 11)).await;
     // A front-channel request is refused for a client that must push.
-    let verifier = random::token::<32>();
-    let challenge = b64::encode(sha256(verifier.as_bytes()));
+    let (verifier, challenge) = pkce();
     let params = code_request(&shop, &challenge);
     let response = browser()
         .get(format!("{}/authorize?{}", h.url, query_string(&params)))

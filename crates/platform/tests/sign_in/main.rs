@@ -13,5 +13,6 @@ mod claims;
 mod levels;
 mod login_page;
 mod nodes;
+mod refusals;
 mod token;
 mod wallet;

@@ -45,10 +45,16 @@ pub fn location_query(response: &reqwest::Response) -> (String, HashMap<String, 
     url_query(response.headers()["location"].to_str().unwrap())
 }
 
-/// The browser arrives at /authorize with a PKCE request; returns the sign-in.
-pub async fn begin(h: &Harness, base: &str, client: &Client, extra: &[(&str, &str)]) -> Flow {
+/// A fresh PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
     let verifier = random::token::<32>();
     let challenge = b64::encode(sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The browser arrives at /authorize with a PKCE request; returns the sign-in.
+pub async fn begin(h: &Harness, base: &str, client: &Client, extra: &[(&str, &str)]) -> Flow {
+    let (verifier, challenge) = pkce();
     let state = random::token::<8>();
     let nonce = random::token::<8>();
     let mut params = vec![
