@@ -111,6 +111,27 @@ fn serve_takes_its_settings_from_the_file() {
         "--json",
     ]);
     assert_eq!(listed["relying_parties"], serde_json::json!([]));
+
+    // A bad key in the file: the node does not start, and says which key.
+    std::fs::write(&file, "[sign_in]\nlifetime_secs = 300\n").unwrap();
+    let refused = cyberid(&["serve", "--config", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("sign_in.lifetime_secs"), "{said}");
+}
+
+/// A variable shaped like a setting's but none (a typo) is ignored, as other commands'
+/// variables are, with a warning that names it.
+#[test]
+fn a_misspelt_setting_variable_is_named_in_a_warning() {
+    let output = cyberid_with_env(
+        &["config", "check", "--json"],
+        &[("CYBERID_SIGN_IN_LIFETIM_SECONDS", "5")],
+    );
+    assert!(output.status.success());
+    assert_eq!(json_of(&output)["sign_in"]["lifetime_seconds"], 300);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("CYBERID_SIGN_IN_LIFETIM_SECONDS"), "{said}");
 }
 
 #[test]

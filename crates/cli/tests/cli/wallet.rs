@@ -206,3 +206,81 @@ async fn interactive_approval_checks_the_number() {
     let refused = cyberid(&["wallet", "--wallet", &wallet, "approve", &login, "--json"]);
     assert_eq!(json_of(&refused)["error"], "invalid_input");
 }
+
+/// The commands the demo prints for L2 and L3 work as printed: `--pin`, and `--pin` with
+/// `--face`; a PIN that breaks the rules or a face file that cannot be read is refused
+/// before anything is sent, and L3 without a face sample reports that the wallet cannot
+/// reach the level.
+#[tokio::test]
+async fn approval_at_each_level_from_the_command_line() {
+    let setup = Setup::sqlite().await;
+    let server = setup.server(None);
+    let client = ok_json(&[
+        "admin",
+        "rp",
+        "add",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example/cb",
+        "--data",
+        setup.data(),
+        "--json",
+    ]);
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let (id, name) = setup.adult(5);
+    let face = setup.face(&id, false);
+    let wallet = setup.wallet("levels");
+    assert!(enrol(&server, &wallet, &id, &name, &face).status.success());
+    let begin = |level: &'static str| {
+        let url = format!(
+            "{}/authorize?response_type=code&scope=openid&client_id={client_id}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&acr_values=urn%3Acyberid%3Aacr%3A{level}",
+            server.url
+        );
+        async move {
+            page_url(
+                &browser()
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let approve = |login: &str, extra: &[&str]| {
+        let mut args = vec![
+            "wallet", "--wallet", &wallet, "approve", login, "--yes", "--json",
+        ];
+        args.extend_from_slice(extra);
+        cyberid(&args)
+    };
+
+    let l2 = begin("l2").await;
+    let bad_pin = approve(&l2, &["--pin", "12"]);
+    assert_eq!(json_of(&bad_pin)["error"], "invalid_input");
+    assert!(!bad_pin.status.success());
+    let approved = json_of(&approve(&l2, &["--pin", "246802"]));
+    assert_eq!(
+        (approved["status"].as_str(), approved["level"].as_str()),
+        (Some("approved"), Some("L2"))
+    );
+
+    let l3 = begin("l3").await;
+    let unreadable = approve(
+        &l3,
+        &["--pin", "246802", "--face", "/nonexistent/face.json"],
+    );
+    assert_eq!(json_of(&unreadable)["error"], "invalid_input");
+    let approved = json_of(&approve(&l3, &["--pin", "246802", "--face", &face]));
+    assert_eq!(
+        (approved["status"].as_str(), approved["level"].as_str()),
+        (Some("approved"), Some("L3"))
+    );
+
+    let without_face = begin("l3").await;
+    let unable = json_of(&approve(&without_face, &["--pin", "246802"]));
+    assert_eq!(unable["status"], "failed", "{unable}");
+}
