@@ -306,7 +306,8 @@ impl Oidc {
         for scope in &self.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
-        for acr in acr_values.unwrap_or(&self.acr_values) {
+        let acr_values = acr_values.unwrap_or(&self.acr_values).to_vec();
+        for acr in &acr_values {
             request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
         }
         let (url, state, nonce) = request.url();
@@ -314,6 +315,7 @@ impl Oidc {
             state: state.into_secret(),
             nonce,
             pkce_verifier: verifier.into_secret(),
+            acr_values,
             started: Instant::now(),
         };
         (url.into(), pending)
@@ -361,6 +363,18 @@ impl Oidc {
             other => (provider, other?),
         };
 
+        // A level asked for must be the level reached: a sign-in at a lower one is no
+        // sign-in for this page.
+        if !pending.acr_values.is_empty() {
+            let reached = claims.auth_context_ref().map(|acr| acr.as_str());
+            if !reached.is_some_and(|acr| pending.acr_values.iter().any(|asked| asked == acr)) {
+                return Err(ProviderError(format!(
+                    "The sign-in reached level {}, not the level asked for ({}).",
+                    reached.unwrap_or("(none)"),
+                    pending.acr_values.join(" or ")
+                )));
+            }
+        }
         let subject = claims.subject().as_str().to_string();
         let mut merged = json_claims(claims)?;
         // No userinfo endpoint is fine: the ID token alone is a complete answer.

@@ -39,6 +39,8 @@ pub struct PendingLogin {
     pub state: String,
     pub nonce: Nonce,
     pub pkce_verifier: String,
+    /// The levels asked for (`acr_values`); the ID token's `acr` must be one of them.
+    pub acr_values: Vec<String>,
     pub started: Instant,
 }
 
@@ -231,6 +233,7 @@ mod tests {
             state: "s".into(),
             nonce: Nonce::new("n".into()),
             pkce_verifier: "v".into(),
+            acr_values: Vec::new(),
             started: Instant::now(),
         };
         assert!(sessions.set_pending("gone", pending()).is_err());

@@ -372,3 +372,33 @@ async fn id_token_for_another_access_token_is_refused() {
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(body.contains("at_hash"), "{body}");
 }
+
+/// A sign-in started for L3 that comes back at a lower level (here the stand-in provider's
+/// L2) is refused: the page asked for L3.
+#[tokio::test]
+async fn a_lower_level_than_asked_is_refused() {
+    let (issuer, provider) = start_provider().await;
+    let rp = start_rp(&issuer).await;
+    let (cookie, params) = begin_cyberid_at(&rp, &provider, "/auth/cyberid?level=3").await;
+    let response = get_page(
+        &rp,
+        &callback_path(&[
+            ("code", "the-code"),
+            ("state", &params["state"]),
+            ("iss", &issuer),
+        ]),
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        set_cookie(&response).is_none(),
+        "no session for a refused sign-in"
+    );
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_ne!(status, StatusCode::SEE_OTHER, "{page}");
+    assert!(
+        page.contains("not the level asked for (urn:cyberid:acr:l3)"),
+        "{page}"
+    );
+}

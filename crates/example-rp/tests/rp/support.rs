@@ -91,7 +91,16 @@ pub(crate) async fn begin_cyberid(
     rp: &str,
     provider: &Shared,
 ) -> (String, HashMap<String, String>) {
-    let response = get_page(rp, "/auth/cyberid", None).await;
+    begin_cyberid_at(rp, provider, "/auth/cyberid").await
+}
+
+/// [`begin_cyberid`] from the start page's link `path` (e.g. a higher level's).
+pub(crate) async fn begin_cyberid_at(
+    rp: &str,
+    provider: &Shared,
+    path: &str,
+) -> (String, HashMap<String, String>) {
+    let response = get_page(rp, path, None).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (cookie, _) = set_cookie(&response).expect("a session cookie");
     let (_, params) = url_query(&location(&response));
