@@ -74,8 +74,14 @@ async fn concurrent_approvals_never_lose_a_claim() {
                 let store = Arc::clone(&store);
                 let mut new = login(&format!("r{round}s{n}"), LoginStatus::Pending, None);
                 new.request.client_id = client.clone();
-                // Each approval brings one claim of its own and one it shares.
-                let outcome = approved_l1(holder, &[*claim, Claim::Region], 1_010);
+                // Each approval brings one claim of its own and one it shares (released
+                // claims are distinct, as the contract says).
+                let released: &[Claim] = if *claim == Claim::Region {
+                    &[Claim::Region]
+                } else {
+                    &[*claim, Claim::Region]
+                };
+                let outcome = approved_l1(holder, released, 1_010);
                 tokio::spawn(async move {
                     assert!(store.insert_login(&new).await.unwrap());
                     assert!(store.finish_login(&new.id, &outcome, 1_010).await.unwrap());
