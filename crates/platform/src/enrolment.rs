@@ -25,6 +25,7 @@ use crate::credential::{self, CredentialRequest, HolderAttributes};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::JsonBody;
 use crate::keys::PlatformKeys;
+use crate::limits::ClientAddress;
 use crate::platform::Platform;
 
 const TICKET_PURPOSE: &str = "enrolment-ticket";
@@ -54,6 +55,7 @@ pub async fn start(
 /// `POST /api/v1/enrolments`
 pub async fn enrol(
     State(platform): State<Platform>,
+    address: ClientAddress,
     JsonBody(request): JsonBody<EnrolmentRequest>,
 ) -> Result<(StatusCode, Json<EnrolmentResponse>), ApiError> {
     let ticket = check_ticket(&platform, &request.ticket)?;
@@ -71,7 +73,8 @@ pub async fn enrol(
     let id_number = parse_id_number(&request.id_number)?;
     let name = parse_name(&request.name)?;
     let face_sample = parse_face_sample(&request.face_sample)?;
-    let person = verify_identity(&platform, &id_number, &name, &face_sample).await?;
+    let person =
+        verify_identity_within_limits(&platform, address, &id_number, &name, &face_sample).await?;
     check_age(&person)?;
     let stored = store_account(
         &platform,
@@ -279,6 +282,27 @@ fn parse_name(text: &str) -> Result<PersonName, ApiError> {
 fn parse_face_sample(text: &str) -> Result<FaceTemplate, ApiError> {
     cyberid_registry::face::sample_from_base64(text)
         .map_err(|e| ApiError::new(ErrorCode::InvalidFaceSample, format!("face_sample: {e}")))
+}
+
+/// [`verify_identity`], counted against the limits on failed identity checks per ID number
+/// and per address (a guesser's tries), which refuse it with `too_many_requests` once
+/// reached. Only a failed check stays counted.
+async fn verify_identity_within_limits(
+    platform: &Platform,
+    address: ClientAddress,
+    id_number: &CitizenIdNumber,
+    name: &PersonName,
+    face_sample: &FaceTemplate,
+) -> Result<PersonRecord, ApiError> {
+    let store = platform.store.as_ref();
+    let attempt = platform
+        .limits
+        .start_enrolment_attempt(store, id_number, address, crate::now())
+        .await?;
+    let verified = verify_identity(platform, id_number, name, face_sample).await;
+    let failed = matches!(&verified, Err(e) if e.code == ErrorCode::IdentityMismatch);
+    attempt.settle(store, failed).await;
+    verified
 }
 
 /// The registry record, if the ID number, name and face all match it. One answer for

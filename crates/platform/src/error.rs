@@ -16,6 +16,8 @@ pub struct ApiError {
     pub description: String,
     /// A `WWW-Authenticate` challenge for 401 answers.
     pub challenge: Option<String>,
+    /// `Retry-After` seconds, for 429 and 503 answers.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +39,7 @@ impl ApiError {
             code,
             description: description.into(),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -49,6 +52,11 @@ impl ApiError {
 
     pub fn with_challenge(mut self, challenge: impl Into<String>) -> Self {
         self.challenge = Some(challenge.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -86,6 +94,12 @@ impl IntoResponse for ApiError {
             .and_then(|c| axum::http::HeaderValue::from_str(c).ok())
         {
             headers.insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
         }
         response
     }

@@ -1,11 +1,15 @@
 //! A JSON body extractor whose refusals are [`ApiError`]s, so malformed JSON, missing
-//! fields, a wrong content type and oversized bodies all answer in the platform's format.
+//! fields, a wrong content type and oversized bodies all answer in the platform's format;
+//! and the client's address as the rate limits count it.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::limits::ClientAddress;
+use crate::platform::Platform;
 
 /// Bodies of the platform's own API are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,4 +50,16 @@ fn describe(rejection: JsonRejection) -> ApiError {
         _ => rejection.body_text(),
     };
     ApiError::invalid_request(description).with_status(status)
+}
+
+impl FromRequestParts<Platform> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Platform,
+    ) -> Result<Self, Self::Rejection> {
+        let header = platform.settings.limits.client_address_header.as_deref();
+        Ok(Self::of(parts, header))
+    }
 }

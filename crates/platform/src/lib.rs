@@ -20,6 +20,7 @@ pub mod enrolment;
 pub mod error;
 mod extract;
 pub mod keys;
+pub mod limits;
 pub mod metadata;
 pub mod oidc;
 mod pages;

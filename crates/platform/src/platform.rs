@@ -13,6 +13,7 @@ use cyberid_store::{LoginOutcome, RelyingParty, Store, StoreError};
 use crate::clients::ClientCache;
 use crate::decisions::DecisionWatch;
 use crate::keys::PlatformKeys;
+use crate::limits::Limiter;
 use crate::registry::StoreRegistry;
 use crate::settings::Settings;
 
@@ -31,6 +32,9 @@ pub struct PlatformParts {
     pub registry: Arc<dyn Registry>,
     pub face_matcher: Arc<dyn FaceMatcher>,
     pub keys: PlatformKeys,
+    /// This node's rate-limit counters, added to the store's every
+    /// `limits.sync_interval_ms`.
+    pub limits: Limiter,
     clients: ClientCache,
     pub(crate) decisions: DecisionWatch,
 }
@@ -83,7 +87,13 @@ impl Platform {
             settings.sign_in.max_waiting_requests,
             settings.sign_in.max_waiting_per_sign_in,
         );
+        let limits = Limiter::new(
+            settings.limits.clone(),
+            settings.sign_in.lifetime_seconds,
+            keys.mac.clone(),
+        );
         Self(Arc::new(PlatformParts {
+            limits,
             registry,
             face_matcher,
             settings,

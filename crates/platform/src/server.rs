@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use cyberid_store::{PurgeCutoffs, StoreError};
+
 use crate::platform::Platform;
 use crate::routes::router;
 use crate::settings::Settings;
@@ -65,7 +67,9 @@ impl Bound {
         } = self;
         tracing::info!(address = %address, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
         let purging = tokio::spawn(purge_periodically(platform.clone()));
+        let syncing = tokio::spawn(sync_limits_periodically(platform.clone()));
         let stopping = platform.clone();
+        let node = platform.clone();
         // Responses go out whole: Nagle's algorithm would only hold back the tail of one that
         // is written in parts until the client's delayed acknowledgement.
         let listener = listener.tap_io(|stream| {
@@ -73,14 +77,22 @@ impl Bound {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
         });
-        let served = axum::serve(listener, router(platform))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Login pages waiting for a decision answer now instead of holding the shutdown.
-                stopping.decisions.close();
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router(platform).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Login pages waiting for a decision answer now instead of holding the shutdown.
+            stopping.decisions.close();
+        })
+        .await;
         purging.abort();
+        syncing.abort();
+        // Counts admitted since the last sync reach the store before the node goes.
+        if let Err(e) = node.limits.sync(node.store.as_ref(), crate::now()).await {
+            tracing::warn!(error = %e, "rate-limit counts could not be saved at shutdown");
+        }
         served?;
         tracing::info!("platform stopped");
         Ok(())
@@ -95,8 +107,9 @@ pub async fn serve(settings: Settings, on_ready: impl FnOnce(&str)) -> anyhow::R
     bound.serve(shutdown_signal()).await
 }
 
-/// Deletes expired tokens and assertion ids, and sign-ins past their retention, every
-/// `retention.purge_interval_seconds`. Every node does it; the deletes are idempotent.
+/// Deletes expired assertion ids, sign-ins past their retention and ended rate-limit
+/// counters, every `retention.purge_interval_seconds`. Every node does it; the deletes are
+/// idempotent.
 async fn purge_periodically(platform: Platform) {
     let retention = &platform.settings.retention;
     // (A zero period would make `interval` panic.)
@@ -105,15 +118,53 @@ async fn purge_periodically(platform: Platform) {
     loop {
         ticks.tick().await;
         let now = crate::now();
-        let before = now - retention.sign_ins_seconds;
+        let cutoffs = PurgeCutoffs {
+            now,
+            unfinished_before: now - retention.unfinished_sign_ins_seconds,
+            approved_before: now - retention.sign_ins_seconds,
+        };
         match platform
             .store
-            .purge_expired(now, before, retention.purge_batch)
+            .purge_expired(cutoffs, retention.purge_batch)
             .await
         {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired sign-in data purged"),
             Err(e) => tracing::warn!(error = %e, "purging expired sign-in data failed"),
+        }
+        match purge_counters(&platform, now).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "ended rate-limit counters purged"),
+            Err(e) => tracing::warn!(error = %e, "purging rate-limit counters failed"),
+        }
+    }
+}
+
+async fn purge_counters(platform: &Platform, now: i64) -> Result<u64, StoreError> {
+    let batch = platform.settings.retention.purge_batch.max(1);
+    let mut purged = 0;
+    loop {
+        let deleted = platform.store.purge_counters(now, batch).await?;
+        purged += deleted;
+        if deleted < u64::from(batch) {
+            return Ok(purged);
+        }
+    }
+}
+
+/// Adds this node's rate-limit counts to the store's every `limits.sync_interval_ms`.
+async fn sync_limits_periodically(platform: Platform) {
+    let every = std::time::Duration::from_millis(platform.settings.limits.sync_interval_ms.max(1));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = platform
+            .limits
+            .sync(platform.store.as_ref(), crate::now())
+            .await
+        {
+            tracing::warn!(error = %e, "rate-limit counts could not be synced with the store");
         }
     }
 }

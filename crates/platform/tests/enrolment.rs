@@ -560,3 +560,93 @@ async fn a_node_with_other_keys_cannot_join_the_store() {
         .unwrap();
     assert!(error.to_string().contains("other platform keys"), "{error}");
 }
+
+/// An enrolment request for `person` with someone else's face: fails the identity check.
+async fn impostor_body(h: &Harness, person: &cyberid_domain::PersonRecord) -> Value {
+    let other = h.adult(7).clone();
+    let mut body = h.valid_body(person).await;
+    body["face_sample"] = json!(sample_to_base64(&live_sample(&other.face, &mut rng())));
+    body
+}
+
+/// Guessing a face (or a name) for a known ID number: after the limit of failed identity
+/// checks, even the right face is refused until the window ends; other people are not held
+/// back, and failures are counted exactly under concurrency (in the store, at once).
+#[tokio::test]
+async fn failed_identity_checks_are_limited_per_id_number() {
+    let tweak = |s: &mut Settings| {
+        s.limits.enrolment_failures_per_id_number = 3;
+        s.limits.enrolment_window_seconds = 3_600;
+    };
+    on_each_backend_with(tweak, |h| async move {
+        let person = h.adult(0).clone();
+        // Twelve guesses at once: exactly three are checked, the rest refused unchecked.
+        let mut guesses = Vec::new();
+        for _ in 0..12 {
+            guesses.push(impostor_body(&h, &person).await);
+        }
+        let answers =
+            futures::future::join_all(guesses.iter().map(|b| h.post(ENROLMENT_PATH, b))).await;
+        let mut codes: Vec<&str> = answers
+            .iter()
+            .map(|(_, e)| e["error"].as_str().unwrap())
+            .collect();
+        codes.sort_unstable();
+        assert_eq!(
+            codes,
+            [vec!["identity_mismatch"; 3], vec!["too_many_requests"; 9]].concat(),
+            "{answers:?}"
+        );
+        // The right face too, now: the limit is on the number, not the guess.
+        let body = h.valid_body(&person).await;
+        h.assert_refused(&body, 429, "too_many_requests").await;
+        let response = h
+            .http
+            .post(format!("{}{ENROLMENT_PATH}", h.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let wait: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3_600).contains(&wait), "Retry-After {wait}");
+        // Someone else enrols as usual.
+        let other = h.adult(1).clone();
+        assert_eq!(
+            h.post(ENROLMENT_PATH, &h.valid_body(&other).await).await.0,
+            201
+        );
+    })
+    .await;
+}
+
+/// One address trying many ID numbers: its failures are limited; its successes (a family
+/// enrolling on one connection) do not count.
+#[tokio::test]
+async fn failed_identity_checks_are_limited_per_address_and_successes_do_not_count() {
+    let tweak = |s: &mut Settings| {
+        s.limits.enrolment_failures_per_address = 2;
+        s.limits.enrolment_window_seconds = 3_600;
+    };
+    on_each_backend_with(tweak, |h| async move {
+        for n in 0..4 {
+            let person = h.adult(n).clone();
+            assert_eq!(
+                h.post(ENROLMENT_PATH, &h.valid_body(&person).await).await.0,
+                201
+            );
+        }
+        for n in 4..6 {
+            let body = impostor_body(&h, &h.adult(n).clone()).await;
+            h.assert_refused(&body, 422, "identity_mismatch").await;
+        }
+        let body = impostor_body(&h, &h.adult(6).clone()).await;
+        h.assert_refused(&body, 429, "too_many_requests").await;
+        let body = h.valid_body(&h.adult(6).clone()).await;
+        h.assert_refused(&body, 429, "too_many_requests").await;
+    })
+    .await;
+}

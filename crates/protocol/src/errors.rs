@@ -100,6 +100,8 @@ error_codes! {
         "The access token is unknown, expired or revoked (a replayed code revokes it), the client is suspended, or the holder's account is no longer active.";
     ServerError = "server_error", Some(500), Any,
         "The platform could not complete the request; nothing the caller did. Try again later.";
+    TooManyRequests = "too_many_requests", Some(429), Any,
+        "A rate limit was reached (docs/limits.md names each): the request was not served and changed nothing. `Retry-After` says in how many seconds to try again.";
     // The platform's own API.
     NotFound = "not_found", Some(404), Any,
         "No such endpoint, sign-in, status list, relying party or consent (also printed by the command line for an unknown ID number or client).";

@@ -7,15 +7,24 @@ use cyberid_domain::{CitizenIdNumber, PersonRecord};
 
 use crate::StoreError;
 use crate::records::{
-    AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, EnrolError, EnrolledAccount,
-    Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewAccount, NewLogin, RegistryBatches,
-    RegistryImportError, RelyingParty, ResumedEnrolment, StoreCounts,
+    AccountRecord, CodeRedemption, ConsentRecord, CounterIncrease, DeviceRecord, EnrolError,
+    EnrolledAccount, Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewAccount, NewLogin,
+    PurgeCutoffs, RegistryBatches, RegistryImportError, RelyingParty, ResumedEnrolment,
+    StoreCounts,
 };
 
 /// Everything the platform keeps, on one backend.
 #[async_trait]
 pub trait Store:
-    AccountStore + SignInStore + ClientStore + ConsentStore + RegistryStore + Send + Sync + 'static
+    AccountStore
+    + SignInStore
+    + ClientStore
+    + ConsentStore
+    + RegistryStore
+    + LimitStore
+    + Send
+    + Sync
+    + 'static
 {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
@@ -175,23 +184,16 @@ pub trait SignInStore: Send + Sync {
     /// transaction, PostgreSQL in one statement with the ids as one array.
     async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError>;
 
-    /// Deletes sign-ins that expired before `sign_ins_before` and expired assertion ids, in
-    /// transactions of at most `batch` rows of each; returns how many rows went. A day of
-    /// sign-ins at national rates is hundreds of thousands of rows a minute: deleted in one
-    /// transaction, they would hold every other write (on SQLite, the one writer) for
-    /// seconds.
-    async fn purge_expired(
-        &self,
-        now: i64,
-        sign_ins_before: i64,
-        batch: u32,
-    ) -> Result<u64, StoreError> {
+    /// Deletes expired assertion ids and the sign-ins past their retention (see
+    /// [`PurgeCutoffs`]), in transactions of at most `batch` rows of each; returns how many
+    /// rows went. A day of sign-ins at national rates is hundreds of thousands of rows a
+    /// minute: deleted in one transaction, they would hold every other write (on SQLite, the
+    /// one writer) for seconds.
+    async fn purge_expired(&self, cutoffs: PurgeCutoffs, batch: u32) -> Result<u64, StoreError> {
         let batch = batch.max(1);
         let mut purged = 0;
         loop {
-            let (assertions, sign_ins) = self
-                .purge_expired_batch(now, sign_ins_before, batch)
-                .await?;
+            let (assertions, sign_ins) = self.purge_expired_batch(cutoffs, batch).await?;
             purged += assertions + sign_ins;
             if assertions < u64::from(batch) && sign_ins < u64::from(batch) {
                 return Ok(purged);
@@ -200,12 +202,11 @@ pub trait SignInStore: Send + Sync {
     }
 
     /// One step of [`SignInStore::purge_expired`]: at most `batch` expired assertion ids
-    /// and `batch` sign-ins expired before `sign_ins_before` (SQLite: one write job for
-    /// both; PostgreSQL: one statement each); returns how many of each went.
+    /// and `batch` sign-ins past their retention (SQLite: one write job for both;
+    /// PostgreSQL: one statement each); returns how many of each went.
     async fn purge_expired_batch(
         &self,
-        now: i64,
-        sign_ins_before: i64,
+        cutoffs: PurgeCutoffs,
         batch: u32,
     ) -> Result<(u64, u64), StoreError>;
 }
@@ -276,4 +277,17 @@ pub trait RegistryStore: Send + Sync {
 
     async fn registry_find(&self, id: &CitizenIdNumber)
     -> Result<Option<PersonRecord>, StoreError>;
+}
+
+/// The counters behind the platform's rate limits, shared by every node: each node adds what
+/// it counted and reads back the totals of all nodes.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Adds each increase to its counter (a counter not seen before starts at zero) and
+    /// returns the counters' totals afterwards, in the order given, atomically. A counter may
+    /// appear only once in `increases`.
+    async fn add_to_counters(&self, increases: &[CounterIncrease]) -> Result<Vec<i64>, StoreError>;
+
+    /// Deletes at most `batch` counters that expired before `now`; returns how many went.
+    async fn purge_counters(&self, now: i64, batch: u32) -> Result<u64, StoreError>;
 }

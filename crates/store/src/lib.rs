@@ -35,12 +35,14 @@ pub mod postgres;
 mod records;
 pub mod sqlite;
 
-pub use contract::{AccountStore, ClientStore, ConsentStore, RegistryStore, SignInStore, Store};
+pub use contract::{
+    AccountStore, ClientStore, ConsentStore, LimitStore, RegistryStore, SignInStore, Store,
+};
 pub use records::{
-    AccountRecord, CodeRedemption, ConsentRecord, DeviceRecord, EnrolError, EnrolledAccount,
-    Factor, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewAccount, NewLogin, Refusal,
-    RegistryBatches, RegistryChunk, RegistryImportError, RelyingParty, ResumedEnrolment,
-    SignInRequest, StoreCounts,
+    AccountRecord, CodeRedemption, ConsentRecord, CounterIncrease, DeviceRecord, EnrolError,
+    EnrolledAccount, Factor, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewAccount,
+    NewLogin, PurgeCutoffs, Refusal, RegistryBatches, RegistryChunk, RegistryImportError,
+    RelyingParty, ResumedEnrolment, SignInRequest, StoreCounts,
 };
 
 const KEY_FINGERPRINT_SETTING: &str = "platform_key_fingerprint";

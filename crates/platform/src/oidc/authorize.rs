@@ -20,6 +20,7 @@ use super::client_auth;
 use super::params::Params;
 use super::request::{check_redirect_uri, validate};
 use crate::error::ApiError;
+use crate::limits::{ClientAddress, Limit, LimitReached};
 use crate::pages::error_page;
 use crate::platform::Platform;
 use crate::sign_in::browser::{login_page_url, redirect_error, see_other, set_login_cookie};
@@ -30,19 +31,29 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// `GET /authorize`
 pub async fn authorize_get(
     State(platform): State<Platform>,
+    address: ClientAddress,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let answer = authorize(&platform, query.unwrap_or_default().as_bytes()).await;
+    let answer = authorize(&platform, address, query.unwrap_or_default().as_bytes()).await;
     respond(&platform, answer).await
 }
 
 /// `POST /authorize` (form-encoded, as OIDC allows).
-pub async fn authorize_post(State(platform): State<Platform>, body: Bytes) -> Response {
-    let answer = authorize(&platform, &body).await;
+pub async fn authorize_post(
+    State(platform): State<Platform>,
+    address: ClientAddress,
+    body: Bytes,
+) -> Response {
+    let answer = authorize(&platform, address, &body).await;
     respond(&platform, answer).await
 }
 
-async fn authorize(platform: &Platform, encoded: &[u8]) -> Result<Response, AuthorizeError> {
+async fn authorize(
+    platform: &Platform,
+    address: ClientAddress,
+    encoded: &[u8],
+) -> Result<Response, AuthorizeError> {
+    admit_address(platform, address).map_err(AuthorizeError::Limited)?;
     let params = Params::parse(encoded).map_err(AuthorizeError::invalid)?;
     let rp = load_client(platform, params.get("client_id")).await?;
     if let Some(request_uri) = params.get("request_uri") {
@@ -58,6 +69,7 @@ async fn authorize(platform: &Platform, encoded: &[u8]) -> Result<Response, Auth
     };
     require_front_channel_allowed(&rp).map_err(|e| client.refused(e))?;
     let request = validate(&rp, &params, redirect_uri).map_err(|e| client.refused(e))?;
+    admit_sign_in(platform, &rp).map_err(AuthorizeError::Limited)?;
     let cookie = random::token::<24>();
     let started = start_sign_in(platform, &request, Start::Browser { cookie: &cookie })
         .await
@@ -125,6 +137,7 @@ pub async fn par(
     refuse_pushed_request_uri(&params)?;
     let redirect_uri = check_redirect_uri(&rp, params.get("redirect_uri"))?;
     let request = validate(&rp, &params, redirect_uri)?;
+    admit_sign_in(&platform, &rp)?;
     let handle = random::token::<24>();
     start_sign_in(&platform, &request, Start::Pushed { handle: &handle })
         .await?
@@ -138,6 +151,20 @@ pub async fn par(
         })),
     )
         .into_response())
+}
+
+/// Every request to `/authorize` counts against its address's limit, valid or not: a flood
+/// is refused before it costs a store read.
+fn admit_address(platform: &Platform, address: ClientAddress) -> Result<(), LimitReached> {
+    platform
+        .limits
+        .admit_address(Limit::SignInsPerAddress, address, crate::now())
+}
+
+/// A sign-in about to be stored counts against its client's limits (started per window,
+/// and waiting at once).
+fn admit_sign_in(platform: &Platform, rp: &RelyingParty) -> Result<(), LimitReached> {
+    platform.limits.admit_sign_in(&rp.client_id, crate::now())
 }
 
 /// The client, known and active as far as this node's copy shows (a suspension it does not
@@ -274,6 +301,9 @@ enum AuthorizeError {
         error: ApiError,
         client_rechecked: bool,
     },
+    /// A rate limit was reached: a platform page with `Retry-After` (the flood is not
+    /// trusted to say where to go back to).
+    Limited(LimitReached),
     /// The platform failed: its JSON error.
     Fault(ApiError),
 }
@@ -342,6 +372,19 @@ async fn respond(platform: &Platform, answer: Result<Response, AuthorizeError>) 
             title,
             message,
         }) => error_page(status, title, &message),
+        Err(AuthorizeError::Limited(reached)) => {
+            let mut page = error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                &format!(
+                    "Too many sign-ins were started from here or for this service. Please try again in {} seconds.",
+                    reached.retry_after
+                ),
+            );
+            let (name, value) = reached.header();
+            page.headers_mut().insert(name, value);
+            page
+        }
         Err(AuthorizeError::Fault(error)) => error.into_response(),
         Err(AuthorizeError::ToClient {
             client,

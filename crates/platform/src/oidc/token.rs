@@ -16,6 +16,7 @@ use super::claims::{IdTokenClaims, ReleasedClaims, pairwise_subject};
 use super::client_auth;
 use super::params::Params;
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::Limit;
 use crate::platform::Platform;
 use crate::sign_in::tokens::{access_token, check_authorization_code};
 
@@ -27,6 +28,7 @@ pub async fn token(
     let params = Params::parse(&body).map_err(ApiError::invalid_request)?;
     let endpoint = format!("{}/token", platform.issuer);
     let rp = client_auth::authenticate(&platform, &headers, &params, &endpoint).await?;
+    admit_token_request(&platform, &rp)?;
     check_grant_type(&params)?;
     let id = read_code(&platform, &params)?;
     let now = crate::now();
@@ -36,6 +38,15 @@ pub async fn token(
     let level = approved_level(&login)?;
     let id_token = id_token(&platform, &rp, &login, &account, level, now)?;
     Ok(token_response(&platform, &login, id_token, now))
+}
+
+/// Authenticated requests count against their client's limit: only the client itself can
+/// spend it.
+fn admit_token_request(platform: &Platform, rp: &RelyingParty) -> Result<(), ApiError> {
+    platform
+        .limits
+        .admit_client(Limit::TokenRequestsPerClient, &rp.client_id, crate::now())
+        .map_err(ApiError::from)
 }
 
 fn invalid_grant(description: &str) -> ApiError {

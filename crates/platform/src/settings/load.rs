@@ -87,6 +87,7 @@ impl Settings {
             lockout,
             face,
             retention,
+            limits,
         } = self;
         if let Some(issuer) = &server.issuer {
             check_issuer(issuer)?;
@@ -172,6 +173,29 @@ impl Settings {
             86_400,
         )?;
         at_least("retention.purge_batch", retention.purge_batch, 1)?;
+        seconds(
+            "retention.unfinished_sign_ins_seconds",
+            retention.unfinished_sign_ins_seconds,
+        )?;
+        unsigned_seconds("limits.window_seconds", limits.window_seconds)?;
+        unsigned_seconds(
+            "limits.enrolment_window_seconds",
+            limits.enrolment_window_seconds,
+        )?;
+        within(
+            "limits.sync_interval_ms",
+            limits.sync_interval_ms,
+            10,
+            60_000,
+        )?;
+        if let Some(header) = &limits.client_address_header
+            && axum::http::HeaderName::from_bytes(header.as_bytes()).is_err()
+        {
+            return Err(out_of_range(
+                "limits.client_address_header",
+                "must be an HTTP header name",
+            ));
+        }
         Ok(())
     }
 }
@@ -555,6 +579,17 @@ mod tests {
             ("CYBERID_RETENTION_SIGN_INS_SECONDS", "47"),
             ("CYBERID_RETENTION_PURGE_INTERVAL_SECONDS", "48"),
             ("CYBERID_RETENTION_PURGE_BATCH", "49"),
+            ("CYBERID_RETENTION_UNFINISHED_SIGN_INS_SECONDS", "50"),
+            ("CYBERID_LIMITS_WINDOW_SECONDS", "51"),
+            ("CYBERID_LIMITS_SIGN_INS_PER_ADDRESS", "52"),
+            ("CYBERID_LIMITS_SIGN_INS_PER_CLIENT", "53"),
+            ("CYBERID_LIMITS_PENDING_SIGN_INS_PER_CLIENT", "54"),
+            ("CYBERID_LIMITS_TOKEN_REQUESTS_PER_CLIENT", "55"),
+            ("CYBERID_LIMITS_ENROLMENT_WINDOW_SECONDS", "56"),
+            ("CYBERID_LIMITS_ENROLMENT_FAILURES_PER_ID_NUMBER", "57"),
+            ("CYBERID_LIMITS_ENROLMENT_FAILURES_PER_ADDRESS", "58"),
+            ("CYBERID_LIMITS_SYNC_INTERVAL_MS", "59"),
+            ("CYBERID_LIMITS_CLIENT_ADDRESS_HEADER", "X-Real-IP"),
         ];
         assert_eq!(vars.len(), SETTINGS.len(), "one variable per setting");
         let s = Settings::load(None, env(&vars), &Overrides::default()).unwrap();
@@ -595,8 +630,21 @@ mod tests {
             face: FaceSettings { threshold: 0.75 },
             retention: RetentionSettings {
                 sign_ins_seconds: 47,
+                unfinished_sign_ins_seconds: 50,
                 purge_interval_seconds: 48,
                 purge_batch: 49,
+            },
+            limits: LimitSettings {
+                window_seconds: 51,
+                sign_ins_per_address: 52,
+                sign_ins_per_client: 53,
+                pending_sign_ins_per_client: 54,
+                token_requests_per_client: 55,
+                enrolment_window_seconds: 56,
+                enrolment_failures_per_id_number: 57,
+                enrolment_failures_per_address: 58,
+                sync_interval_ms: 59,
+                client_address_header: Some("X-Real-IP".into()),
             },
         };
         assert_eq!(s, expected);
@@ -863,6 +911,7 @@ mod tests {
         let mut full = Settings::default();
         full.server.issuer = Some("https://id.example".into());
         full.store.database_url = Some(Secret::new("postgres://db".into()));
+        full.limits.client_address_header = Some("X-Forwarded-For".into());
         let table = as_table(&full);
         let mut fields: Vec<String> = table
             .iter()

@@ -18,6 +18,7 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     pub face: FaceSettings,
     pub retention: RetentionSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,6 +192,7 @@ impl FaceSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionSettings {
     pub sign_ins_seconds: i64,
+    pub unfinished_sign_ins_seconds: i64,
     pub purge_interval_seconds: u64,
     pub purge_batch: u32,
 }
@@ -199,8 +201,43 @@ impl Default for RetentionSettings {
     fn default() -> Self {
         Self {
             sign_ins_seconds: 86_400,
+            unfinished_sign_ins_seconds: 60,
             purge_interval_seconds: 60,
             purge_batch: 2_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    pub window_seconds: u64,
+    pub sign_ins_per_address: u64,
+    pub sign_ins_per_client: u64,
+    pub pending_sign_ins_per_client: u64,
+    pub token_requests_per_client: u64,
+    pub enrolment_window_seconds: u64,
+    pub enrolment_failures_per_id_number: u64,
+    pub enrolment_failures_per_address: u64,
+    pub sync_interval_ms: u64,
+    /// `None`: the connection's peer address is the client's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_address_header: Option<String>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            window_seconds: 60,
+            sign_ins_per_address: 600,
+            sign_ins_per_client: 60_000,
+            pending_sign_ins_per_client: 200_000,
+            token_requests_per_client: 60_000,
+            enrolment_window_seconds: 3_600,
+            enrolment_failures_per_id_number: 5,
+            enrolment_failures_per_address: 30,
+            sync_interval_ms: 500,
+            client_address_header: None,
         }
     }
 }

@@ -49,6 +49,14 @@ pub const SECTIONS: &[(&str, &str)] = &[
         "retention",
         "How long ended sign-ins are kept, and purging.",
     ),
+    (
+        "limits",
+        "Rate limits, counted in the store so that every node sees them; a limit of 0 is \
+         off. Each node counts locally and adds its counts to the store's every \
+         `sync_interval_ms`: across nodes a limit may be overshot by what the nodes admit in \
+         that interval. Refusals are `429 too_many_requests` with `Retry-After`. See \
+         docs/limits.md.",
+    ),
 ];
 
 /// Every setting, with its environment variable: `CYBERID_<SECTION>_<NAME>` in upper case,
@@ -188,7 +196,14 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "retention.sign_ins_seconds",
         "CYBERID_RETENTION_SIGN_INS_SECONDS",
-        "How long ended sign-ins are kept before they are purged.",
+        "How long approved sign-ins (the holder's login records) are kept after they \
+         expire, then purged.",
+    ),
+    setting(
+        "retention.unfinished_sign_ins_seconds",
+        "CYBERID_RETENTION_UNFINISHED_SIGN_INS_SECONDS",
+        "How long sign-ins that were never approved (pushed, pending, declined, failed: \
+         anyone can start one) are kept after they expire, then purged.",
     ),
     setting(
         "retention.purge_interval_seconds",
@@ -201,6 +216,62 @@ pub const SETTINGS: &[Setting] = &[
         "CYBERID_RETENTION_PURGE_BATCH",
         "Rows deleted per transaction when purging: small enough that writes queued behind \
          one batch wait a few milliseconds at most.",
+    ),
+    setting(
+        "limits.window_seconds",
+        "CYBERID_LIMITS_WINDOW_SECONDS",
+        "The window the sign-in and token limits count in (fixed windows, aligned to the clock).",
+    ),
+    setting(
+        "limits.sign_ins_per_address",
+        "CYBERID_LIMITS_SIGN_INS_PER_ADDRESS",
+        "Requests to `/authorize` per client address (IPv6: per /64) per window. Many people \
+         may share one IPv4 address behind carrier-grade NAT: size it for the busiest.",
+    ),
+    setting(
+        "limits.sign_ins_per_client",
+        "CYBERID_LIMITS_SIGN_INS_PER_CLIENT",
+        "Sign-ins started (`/authorize`, `/par`) per relying party per window.",
+    ),
+    setting(
+        "limits.pending_sign_ins_per_client",
+        "CYBERID_LIMITS_PENDING_SIGN_INS_PER_CLIENT",
+        "Sign-ins a relying party may have waiting: counted as those started within \
+         `sign_in.lifetime_seconds`, after which an unfinished one has expired.",
+    ),
+    setting(
+        "limits.token_requests_per_client",
+        "CYBERID_LIMITS_TOKEN_REQUESTS_PER_CLIENT",
+        "Authenticated `/token` requests per relying party per window.",
+    ),
+    setting(
+        "limits.enrolment_window_seconds",
+        "CYBERID_LIMITS_ENROLMENT_WINDOW_SECONDS",
+        "The window failed enrolments are counted in.",
+    ),
+    setting(
+        "limits.enrolment_failures_per_id_number",
+        "CYBERID_LIMITS_ENROLMENT_FAILURES_PER_ID_NUMBER",
+        "Failed identity checks (ID number, name and face) per ID number per enrolment \
+         window; counted exactly across nodes.",
+    ),
+    setting(
+        "limits.enrolment_failures_per_address",
+        "CYBERID_LIMITS_ENROLMENT_FAILURES_PER_ADDRESS",
+        "Failed identity checks per client address (IPv6: per /64) per enrolment window; \
+         counted exactly across nodes.",
+    ),
+    setting(
+        "limits.sync_interval_ms",
+        "CYBERID_LIMITS_SYNC_INTERVAL_MS",
+        "How often a node adds its counts to the store's and reads back every node's totals.",
+    ),
+    setting(
+        "limits.client_address_header",
+        "CYBERID_LIMITS_CLIENT_ADDRESS_HEADER",
+        "Behind a reverse proxy: the header it puts the client's address in (e.g. \
+         `X-Forwarded-For`; the last address in it counts). Unset: the connection's peer \
+         address. Set it only when every request passes through that proxy.",
     ),
 ];
 

@@ -207,6 +207,12 @@ impl Harness {
     /// Another platform node over the same store and keys (as a second server would be),
     /// with its own process state (caches, waiting login pages); its URL.
     pub async fn second_node(&self, tweak: impl FnOnce(&mut Settings)) -> String {
+        self.another_node(tweak).await.0
+    }
+
+    /// [`Harness::second_node`], with the node's platform, for what a test checks of its
+    /// own state or drives by hand.
+    pub async fn another_node(&self, tweak: impl FnOnce(&mut Settings)) -> (String, Platform) {
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".parse().unwrap();
         settings.server.issuer = Some(self.url.clone());
@@ -214,8 +220,9 @@ impl Harness {
         tweak(&mut settings);
         let bound = cyberid_platform::bind(settings).await.unwrap();
         let url = format!("http://{}", bound.address);
+        let platform = bound.platform.clone();
         tokio::spawn(bound.serve(std::future::pending()));
-        url
+        (url, platform)
     }
 
     pub fn keys(&self) -> PlatformKeys {

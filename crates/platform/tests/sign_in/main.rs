@@ -11,6 +11,7 @@ mod support;
 mod authorize;
 mod claims;
 mod levels;
+mod limits;
 mod login_page;
 mod nodes;
 mod refusals;

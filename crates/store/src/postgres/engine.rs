@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/postgres/0008_relying_parties_by_sector.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_rate_counters.sql"),
+    ),
 ];
 
 /// Serialises migrations when several nodes start at once.

@@ -16,6 +16,7 @@ mod clients;
 mod consents;
 mod engine;
 mod import;
+mod limits;
 mod registry;
 mod row;
 mod sign_ins;
@@ -90,7 +91,8 @@ impl Store for PostgresStore {
             "SELECT (SELECT COUNT(*) FROM registry_people) AS registry_people,
                     (SELECT COUNT(*) FROM accounts) AS accounts,
                     (SELECT COUNT(*) FROM devices) AS devices,
-                    (SELECT COUNT(*) FROM credentials) AS credentials",
+                    (SELECT COUNT(*) FROM credentials) AS credentials,
+                        (SELECT COUNT(*) FROM login_transactions) AS sign_ins",
             &[],
             |row| {
                 let f = Fields::new(row, "counts", "");
@@ -99,6 +101,7 @@ impl Store for PostgresStore {
                     accounts: f.unsigned::<i64, _>("accounts")?,
                     devices: f.unsigned::<i64, _>("devices")?,
                     credentials: f.unsigned::<i64, _>("credentials")?,
+                    sign_ins: f.unsigned::<i64, _>("sign_ins")?,
                 })
             },
         )

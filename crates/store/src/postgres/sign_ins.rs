@@ -11,6 +11,7 @@ use super::accounts::{device_from, joined_account};
 use super::clients::relying_party_from;
 use super::row::{Fields, qualified};
 use crate::columns::{ACCOUNT_COLUMNS, DEVICE_COLUMNS, LOGIN_COLUMNS, RP_COLUMNS};
+use crate::records::PurgeCutoffs;
 use crate::records::{
     AccountRecord, CodeRedemption, Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
     RelyingParty, SignInRequest, claim_names,
@@ -389,8 +390,7 @@ impl SignInStore for PostgresStore {
 
     async fn purge_expired_batch(
         &self,
-        now: i64,
-        sign_ins_before: i64,
+        cutoffs: PurgeCutoffs,
         batch: u32,
     ) -> Result<(u64, u64), StoreError> {
         let batch = i64::from(batch);
@@ -398,14 +398,21 @@ impl SignInStore for PostgresStore {
             .execute(
                 "DELETE FROM client_assertions WHERE (client_id, jti) IN (
                    SELECT client_id, jti FROM client_assertions WHERE expires_at < $1 LIMIT $2)",
-                &[&now, &batch],
+                &[&cutoffs.now, &batch],
             )
             .await?;
         let sign_ins = self
             .execute(
                 "DELETE FROM login_transactions WHERE id IN (
-                   SELECT id FROM login_transactions WHERE expires_at < $1 LIMIT $2)",
-                &[&sign_ins_before, &batch],
+                   SELECT id FROM login_transactions WHERE expires_at < $1
+                     AND (expires_at < $2 OR (status <> 'approved' AND expires_at < $3))
+                   LIMIT $4)",
+                &[
+                    &cutoffs.latest(),
+                    &cutoffs.approved_before,
+                    &cutoffs.unfinished_before,
+                    &batch,
+                ],
             )
             .await?;
         Ok((assertions, sign_ins))

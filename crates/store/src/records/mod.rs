@@ -6,6 +6,7 @@ use cyberid_domain::{AccountStatus, AssuranceLevel, Claim, ClientAuthMethod};
 mod accounts;
 mod clients;
 mod consents;
+mod limits;
 mod registry;
 mod sign_ins;
 
@@ -15,12 +16,31 @@ pub use accounts::{
 pub(crate) use clients::ClientStatus;
 pub use clients::RelyingParty;
 pub use consents::ConsentRecord;
+pub use limits::CounterIncrease;
 pub use registry::{RegistryBatches, RegistryChunk, RegistryImportError};
 pub(crate) use registry::{next_registry_batch, normalise_registry_batch, registry_record};
 pub use sign_ins::{
     CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewLogin, Refusal,
     SignInRequest,
 };
+
+/// What a purge deletes: client-assertion ids expired before `now`; sign-ins that were
+/// never approved (pushed, pending, declined, failed) and expired before
+/// `unfinished_before`; approved ones (the holder's login records) expired before
+/// `approved_before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PurgeCutoffs {
+    pub now: i64,
+    pub unfinished_before: i64,
+    pub approved_before: i64,
+}
+
+impl PurgeCutoffs {
+    /// Whichever cutoff is later: no sign-in that expired after it is deleted.
+    pub fn latest(&self) -> i64 {
+        self.unfinished_before.max(self.approved_before)
+    }
+}
 
 /// Row counts, for operators' aggregates and for tests that assert nothing changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +49,8 @@ pub struct StoreCounts {
     pub accounts: u64,
     pub devices: u64,
     pub credentials: u64,
+    /// Sign-ins of any status not purged yet.
+    pub sign_ins: u64,
 }
 
 /// A list stored whole as a JSON array of strings (read and written in Rust only).

@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_relying_parties_by_sector.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_rate_counters.sql"),
+    ),
 ];
 
 /// One write for the writer thread: runs on the writer's connection inside the group's

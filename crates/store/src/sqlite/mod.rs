@@ -21,6 +21,7 @@ mod clients;
 mod consents;
 mod engine;
 mod import;
+mod limits;
 mod registry;
 mod row;
 mod sign_ins;
@@ -204,7 +205,8 @@ impl Store for SqliteStore {
                 "SELECT (SELECT COUNT(*) FROM registry_people) AS registry_people,
                         (SELECT COUNT(*) FROM accounts) AS accounts,
                         (SELECT COUNT(*) FROM devices) AS devices,
-                        (SELECT COUNT(*) FROM credentials) AS credentials",
+                        (SELECT COUNT(*) FROM credentials) AS credentials,
+                        (SELECT COUNT(*) FROM login_transactions) AS sign_ins",
                 [],
                 db_error,
                 |row| {
@@ -214,6 +216,7 @@ impl Store for SqliteStore {
                         accounts: count(&fields, "accounts")?,
                         devices: count(&fields, "devices")?,
                         credentials: count(&fields, "credentials")?,
+                        sign_ins: count(&fields, "sign_ins")?,
                     })
                 },
             )?

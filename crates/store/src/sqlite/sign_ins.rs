@@ -11,6 +11,7 @@ use super::engine::{in_read_transaction, in_savepoint};
 use super::row::{Fields, execute, query_one};
 use super::{SqliteStore, db_error};
 use crate::columns::LOGIN_COLUMNS;
+use crate::records::PurgeCutoffs;
 use crate::records::{
     AccountRecord, CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
     RelyingParty, SignInRequest, claims_json,
@@ -390,8 +391,7 @@ impl SignInStore for SqliteStore {
 
     async fn purge_expired_batch(
         &self,
-        now: i64,
-        sign_ins_before: i64,
+        cutoffs: PurgeCutoffs,
         batch: u32,
     ) -> Result<(u64, u64), StoreError> {
         // One write job per batch: other writes take their turn in between.
@@ -401,13 +401,20 @@ impl SignInStore for SqliteStore {
                     conn,
                     "DELETE FROM client_assertions WHERE (client_id, jti) IN (
                        SELECT client_id, jti FROM client_assertions WHERE expires_at < ?1 LIMIT ?2)",
-                    params![now, batch],
+                    params![cutoffs.now, batch],
                 )?;
                 let sign_ins = execute(
                     conn,
                     "DELETE FROM login_transactions WHERE id IN (
-                       SELECT id FROM login_transactions WHERE expires_at < ?1 LIMIT ?2)",
-                    params![sign_ins_before, batch],
+                       SELECT id FROM login_transactions WHERE expires_at < ?1
+                         AND (expires_at < ?2 OR (status <> 'approved' AND expires_at < ?3))
+                       LIMIT ?4)",
+                    params![
+                        cutoffs.latest(),
+                        cutoffs.approved_before,
+                        cutoffs.unfinished_before,
+                        batch
+                    ],
                 )?;
                 Ok((assertions as u64, sign_ins as u64))
             })

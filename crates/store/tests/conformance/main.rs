@@ -16,6 +16,7 @@ use cyberid_store::{
 mod accounts;
 mod clients;
 mod consents;
+mod limits;
 mod registry;
 mod sign_ins;
 mod store;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use cyberid_domain::{AssuranceLevel, Claim};
-use cyberid_store::{CodeRedemption, Factor, LoginOutcome, LoginStatus, Refusal, SignInRequest};
+use cyberid_store::{
+    CodeRedemption, Factor, LoginOutcome, LoginStatus, PurgeCutoffs, Refusal, SignInRequest,
+};
 
 use crate::{
     account, approved_l1, assert_corrupt, for_each_backend, for_each_backend_with_sql,
@@ -429,7 +431,13 @@ async fn assertions_are_single_use_and_expired_rows_are_purged() {
             Some(&b"digest"[..])
         );
         // Nothing is purged before it expires.
-        assert_eq!(store.purge_expired(1_000, 1_000, 100).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .purge_expired(cutoffs(1_000, 1_000), 100)
+                .await
+                .unwrap(),
+            0
+        );
         // More rows than a batch: purged batch after batch until none is left.
         for i in 0..4 {
             assert!(
@@ -439,15 +447,88 @@ async fn assertions_are_single_use_and_expired_rows_are_purged() {
                     .unwrap()
             );
         }
-        let purged = store.purge_expired(3_000, 3_000, 2).await.unwrap();
+        let purged = store.purge_expired(cutoffs(3_000, 3_000), 2).await.unwrap();
         assert_eq!(purged, 7, "six assertion ids and one sign-in");
-        assert_eq!(store.purge_expired(3_000, 3_000, 2).await.unwrap(), 0);
+        assert_eq!(
+            store.purge_expired(cutoffs(3_000, 3_000), 2).await.unwrap(),
+            0
+        );
         // Sign-ins are kept for their retention even when their assertions are gone.
         assert!(store.login("old").await.unwrap().is_none());
         assert!(
             store.use_client_assertion("c1", "j1", 4_000).await.unwrap(),
             "purged ids are free"
         );
+    })
+    .await;
+}
+
+/// Cutoffs that delete every sign-in expired before `sign_ins_before`, approved or not.
+fn cutoffs(now: i64, sign_ins_before: i64) -> PurgeCutoffs {
+    PurgeCutoffs {
+        now,
+        unfinished_before: sign_ins_before,
+        approved_before: sign_ins_before,
+    }
+}
+
+/// Sign-ins never approved (anyone can start one) go soon after they expire; approved ones,
+/// the holder's login records, stay for their own retention.
+#[tokio::test]
+async fn unfinished_sign_ins_are_purged_before_approved_ones() {
+    for_each_backend(|store| async move {
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        let account = store.enrol(&account(1, 1, "d1")).await.unwrap().account_id;
+        for (id, status) in [
+            ("pending", LoginStatus::Pending),
+            ("pushed", LoginStatus::Pushed),
+            ("declined", LoginStatus::Pending),
+            ("approved", LoginStatus::Pending),
+        ] {
+            assert!(store.insert_login(&login(id, status, None)).await.unwrap());
+        }
+        let expires_at = store.login("pending").await.unwrap().unwrap().expires_at;
+        let decided_at = expires_at - 1;
+        assert!(
+            store
+                .finish_login(
+                    "declined",
+                    &LoginOutcome::Refused(Refusal::Declined),
+                    decided_at
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .finish_login(
+                    "approved",
+                    &approved_l1(account, &[], decided_at),
+                    decided_at
+                )
+                .await
+                .unwrap()
+        );
+        let after = expires_at + 1;
+        let purge = PurgeCutoffs {
+            now: after,
+            unfinished_before: after,
+            approved_before: expires_at - 100,
+        };
+        assert_eq!(store.purge_expired(purge, 100).await.unwrap(), 3);
+        for gone in ["pending", "pushed", "declined"] {
+            assert!(store.login(gone).await.unwrap().is_none(), "{gone} purged");
+        }
+        assert!(store.login("approved").await.unwrap().is_some());
+        let later = PurgeCutoffs {
+            approved_before: after,
+            ..purge
+        };
+        assert_eq!(store.purge_expired(later, 100).await.unwrap(), 1);
+        assert!(store.login("approved").await.unwrap().is_none());
     })
     .await;
 }
