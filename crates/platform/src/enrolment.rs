@@ -58,6 +58,19 @@ pub async fn enrol(
     address: ClientAddress,
     JsonBody(request): JsonBody<EnrolmentRequest>,
 ) -> Result<(StatusCode, Json<EnrolmentResponse>), ApiError> {
+    let answer = enrol_checked(platform, address, request).await;
+    crate::telemetry::enrolment_answered(match &answer {
+        Ok(_) => "enrolled",
+        Err(refusal) => refusal.code.as_str(),
+    });
+    answer
+}
+
+async fn enrol_checked(
+    platform: Platform,
+    address: ClientAddress,
+    request: EnrolmentRequest,
+) -> Result<(StatusCode, Json<EnrolmentResponse>), ApiError> {
     let ticket = check_ticket(&platform, &request.ticket)?;
     let device_key = check_device_key(&request.device_key)?;
     check_proof(

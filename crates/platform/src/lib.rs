@@ -33,6 +33,7 @@ pub mod server;
 pub mod settings;
 pub mod sign_in;
 pub mod status;
+pub mod telemetry;
 
 pub use platform::Platform;
 pub use routes::router;

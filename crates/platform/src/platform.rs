@@ -188,6 +188,7 @@ impl Platform {
         let finished = self.store.finish_login(id, outcome, now).await?;
         if finished {
             self.decisions.decided(id);
+            crate::telemetry::sign_in_ended(outcome);
         }
         Ok(finished)
     }

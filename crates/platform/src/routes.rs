@@ -9,10 +9,11 @@ use axum::routing::{get, post};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::MAX_BODY_BYTES;
 use crate::platform::Platform;
-use crate::{enrolment, metadata, oidc, pages, sign_in, status};
+use crate::{enrolment, metadata, oidc, pages, sign_in, status, telemetry};
 
 pub fn router(platform: Platform) -> Router {
-    Router::new()
+    let measured = platform.settings.metrics.listen.is_some();
+    let router = Router::new()
         .route("/healthz", get(metadata::healthz))
         .route("/readyz", get(metadata::readyz))
         .route("/jwks.json", get(metadata::jwks))
@@ -65,6 +66,12 @@ pub fn router(platform: Platform) -> Router {
             .with_status(StatusCode::METHOD_NOT_ALLOWED)
         })
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(platform)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // Without a metrics listener nothing is recorded, and requests skip the layer.
+    let router = if measured {
+        router.layer(axum::middleware::from_fn(telemetry::record_request))
+    } else {
+        router
+    };
+    router.with_state(platform)
 }

@@ -8,9 +8,12 @@ use tokio::net::TcpListener;
 
 use cyberid_store::{PurgeCutoffs, StoreError};
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use crate::platform::Platform;
 use crate::routes::router;
 use crate::settings::Settings;
+use crate::telemetry;
 
 /// A platform node bound to its address, not yet serving: its URL is known (port 0 picks a
 /// free port), and the store can be prepared before the first request.
@@ -20,7 +23,10 @@ pub struct Bound {
     pub url: String,
     /// The address the node listens on.
     pub address: SocketAddr,
+    /// The metrics listener's address, when `metrics.listen` is set.
+    pub metrics_address: Option<SocketAddr>,
     listener: TcpListener,
+    metrics: Option<(TcpListener, PrometheusHandle)>,
 }
 
 /// Binds `server.listen`, opens the platform (store, keys) and returns it unstarted: the
@@ -38,6 +44,21 @@ pub async fn bind(mut settings: Settings) -> anyhow::Result<Bound> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr()?;
+    let metrics = match settings.metrics.listen {
+        Some(listen) => {
+            let handle = telemetry::recorder()
+                .map_err(|e| anyhow::anyhow!("the metrics recorder could not be installed: {e}"))?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {listen}: {e}"))?;
+            Some((listener, handle))
+        }
+        None => None,
+    };
+    let metrics_address = match &metrics {
+        Some((listener, _)) => Some(listener.local_addr()?),
+        None => None,
+    };
     let issuer = settings
         .server
         .issuer
@@ -48,7 +69,9 @@ pub async fn bind(mut settings: Settings) -> anyhow::Result<Bound> {
         url: platform.issuer.clone(),
         platform,
         address,
+        metrics_address,
         listener,
+        metrics,
     })
 }
 
@@ -63,11 +86,19 @@ impl Bound {
             platform,
             address,
             listener,
+            metrics,
+            metrics_address,
             ..
         } = self;
         tracing::info!(address = %address, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
         let purging = tokio::spawn(purge_periodically(platform.clone()));
         let syncing = tokio::spawn(sync_limits_periodically(platform.clone()));
+        let exporting = metrics.map(|(listener, handle)| {
+            if let Some(metrics_address) = metrics_address {
+                tracing::info!(address = %metrics_address, "metrics listening");
+            }
+            tokio::spawn(serve_metrics(listener, handle))
+        });
         let stopping = platform.clone();
         let node = platform.clone();
         // Responses go out whole: Nagle's algorithm would only hold back the tail of one that
@@ -89,6 +120,9 @@ impl Bound {
         .await;
         purging.abort();
         syncing.abort();
+        if let Some(exporting) = exporting {
+            exporting.abort();
+        }
         // Counts admitted since the last sync reach the store before the node goes.
         if let Err(e) = node.limits.sync(node.store.as_ref(), crate::now()).await {
             tracing::warn!(error = %e, "rate-limit counts could not be saved at shutdown");
@@ -150,6 +184,38 @@ async fn purge_counters(platform: &Platform, now: i64) -> Result<u64, StoreError
             return Ok(purged);
         }
     }
+}
+
+/// `GET /metrics` on the metrics listener, and the recorder's upkeep (histograms drained
+/// every few seconds, so that they do not grow between scrapes).
+async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle) {
+    let upkeep = handle.clone();
+    let upkeeping = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            ticks.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::warn!(error = %e, "the metrics listener stopped");
+    }
+    upkeeping.abort();
 }
 
 /// Adds this node's rate-limit counts to the store's every `limits.sync_interval_ms`.

@@ -30,6 +30,7 @@ macro_rules! sql {
 
 mod columns;
 mod contract;
+mod observed;
 pub mod pacing;
 pub mod postgres;
 mod records;

@@ -91,6 +91,11 @@ pub struct LimitReached {
 }
 
 impl LimitReached {
+    fn new(limit: Limit, retry_after: u64) -> Self {
+        crate::telemetry::limit_reached(limit.setting());
+        Self { limit, retry_after }
+    }
+
     pub fn description(&self) -> String {
         format!(
             "{}; try again in {} seconds",
@@ -399,10 +404,10 @@ impl Limiter {
         for ((limit, maximum, increase), total) in counted.iter().zip(totals) {
             if u64::try_from(total).unwrap_or(0) > *maximum {
                 attempt.take_back(store).await;
-                return Err(EnrolmentRefused::Limit(LimitReached {
-                    limit: *limit,
-                    retry_after: u64::try_from(increase.expires_at - now).unwrap_or(1).max(1),
-                }));
+                return Err(EnrolmentRefused::Limit(LimitReached::new(
+                    *limit,
+                    u64::try_from(increase.expires_at - now).unwrap_or(1).max(1),
+                )));
             }
         }
         Ok(attempt)
@@ -471,8 +476,10 @@ fn tally_of(tallies: &mut HashMap<CounterId, Tally>, id: CounterId, window_end: 
 
 fn reached(limit: Limit, maximum: u64, tally: &Tally, now: i64) -> Option<LimitReached> {
     let counted = u64::try_from(tally.known + tally.unsynced).unwrap_or(0);
-    (counted >= maximum).then(|| LimitReached {
-        limit,
-        retry_after: u64::try_from(tally.window_end - now).unwrap_or(1).max(1),
+    (counted >= maximum).then(|| {
+        LimitReached::new(
+            limit,
+            u64::try_from(tally.window_end - now).unwrap_or(1).max(1),
+        )
     })
 }

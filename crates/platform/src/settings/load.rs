@@ -88,6 +88,7 @@ impl Settings {
             face,
             retention,
             limits,
+            metrics,
         } = self;
         if let Some(issuer) = &server.issuer {
             check_issuer(issuer)?;
@@ -188,6 +189,15 @@ impl Settings {
             10,
             60_000,
         )?;
+        if metrics
+            .listen
+            .is_some_and(|listen| listen == server.listen && listen.port() != 0)
+        {
+            return Err(out_of_range(
+                "metrics.listen",
+                "must differ from server.listen: metrics are never served on the public listener",
+            ));
+        }
         if let Some(header) = &limits.client_address_header
             && axum::http::HeaderName::from_bytes(header.as_bytes()).is_err()
         {
@@ -590,6 +600,7 @@ mod tests {
             ("CYBERID_LIMITS_ENROLMENT_FAILURES_PER_ADDRESS", "58"),
             ("CYBERID_LIMITS_SYNC_INTERVAL_MS", "59"),
             ("CYBERID_LIMITS_CLIENT_ADDRESS_HEADER", "X-Real-IP"),
+            ("CYBERID_METRICS_LISTEN", "127.0.0.1:9100"),
         ];
         assert_eq!(vars.len(), SETTINGS.len(), "one variable per setting");
         let s = Settings::load(None, env(&vars), &Overrides::default()).unwrap();
@@ -645,6 +656,9 @@ mod tests {
                 enrolment_failures_per_address: 58,
                 sync_interval_ms: 59,
                 client_address_header: Some("X-Real-IP".into()),
+            },
+            metrics: MetricsSettings {
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
             },
         };
         assert_eq!(s, expected);
@@ -912,6 +926,7 @@ mod tests {
         full.server.issuer = Some("https://id.example".into());
         full.store.database_url = Some(Secret::new("postgres://db".into()));
         full.limits.client_address_header = Some("X-Forwarded-For".into());
+        full.metrics.listen = Some("127.0.0.1:9100".parse().unwrap());
         let table = as_table(&full);
         let mut fields: Vec<String> = table
             .iter()

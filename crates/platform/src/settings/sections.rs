@@ -19,6 +19,7 @@ pub struct Settings {
     pub face: FaceSettings,
     pub retention: RetentionSettings,
     pub limits: LimitSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -240,6 +241,14 @@ impl Default for LimitSettings {
             client_address_header: None,
         }
     }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `None`: no metrics listener (and no metrics recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// A value that must not reach logs or output: `Debug`, `Display` and `Serialize` show

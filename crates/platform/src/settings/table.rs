@@ -57,6 +57,10 @@ pub const SECTIONS: &[(&str, &str)] = &[
          that interval. Refusals are `429 too_many_requests` with `Retry-After`. See \
          docs/limits.md.",
     ),
+    (
+        "metrics",
+        "Prometheus metrics, on a listener of their own: never on the public one.",
+    ),
 ];
 
 /// Every setting, with its environment variable: `CYBERID_<SECTION>_<NAME>` in upper case,
@@ -272,6 +276,12 @@ pub const SETTINGS: &[Setting] = &[
         "Behind a reverse proxy: the header it puts the client's address in (e.g. \
          `X-Forwarded-For`; the last address in it counts). Unset: the connection's peer \
          address. Set it only when every request passes through that proxy.",
+    ),
+    setting(
+        "metrics.listen",
+        "CYBERID_METRICS_LISTEN",
+        "Address of the metrics listener (`GET /metrics`, Prometheus text format), e.g. \
+         `127.0.0.1:9100`; keep it off the public network. Unset: no metrics are recorded.",
     ),
 ];
 

@@ -24,6 +24,8 @@ pub struct Harness {
     /// The node's settings (its issuer as configured, not as derived).
     pub settings: Settings,
     pub url: String,
+    /// The metrics listener's URL, when `metrics.listen` is set.
+    pub metrics_url: Option<String>,
     pub store: Arc<dyn Store>,
     /// The platform behind `url`, for what a test checks of a node's own state.
     pub platform: Platform,
@@ -50,10 +52,12 @@ pub async fn start(postgres: bool, tweak: impl FnOnce(&mut Settings)) -> Harness
     let people: Vec<PersonRecord> = Generator::new(42).take(400).collect();
     store.registry_upsert(people.clone()).await.unwrap();
     let url = bound.url.clone();
+    let metrics_url = bound.metrics_address.map(|a| format!("http://{a}"));
     tokio::spawn(bound.serve(std::future::pending()));
     Harness {
         settings: platform.settings.clone(),
         url,
+        metrics_url,
         store,
         platform,
         people,

@@ -13,6 +13,7 @@ mod claims;
 mod levels;
 mod limits;
 mod login_page;
+mod metrics;
 mod nodes;
 mod refusals;
 mod token;

@@ -3,11 +3,14 @@
 //! the queries live in one module per aggregate, each implementing its part of the
 //! contract on [`PostgresStore`].
 
+use std::time::Instant;
+
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use crate::observed::{self, Work};
 use crate::{KEY_FINGERPRINT_SETTING, Store, StoreCounts, StoreError};
 use row::Fields;
 
@@ -51,9 +54,15 @@ impl PostgresStore {
 
     /// Runs one statement (prepared and cached per connection), returning its rows.
     async fn rows(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.query(&statement, params).await.map_err(db_error)
+        let started = Instant::now();
+        let rows = async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            client.query(&statement, params).await.map_err(db_error)
+        }
+        .await;
+        observed::record("postgres", Work::Read, started, &rows);
+        rows
     }
 
     /// The first row of one statement, read by `read`; `None` when there is none.
@@ -68,9 +77,15 @@ impl PostgresStore {
 
     /// Runs one statement; returns how many rows it changed.
     async fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-        client.execute(&statement, params).await.map_err(db_error)
+        let started = Instant::now();
+        let changed = async {
+            let client = self.client().await?;
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            client.execute(&statement, params).await.map_err(db_error)
+        }
+        .await;
+        observed::record("postgres", Work::Write, started, &changed);
+        changed
     }
 }
 

@@ -8,10 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use crate::observed::{self, AsStoreError, Work};
 use crate::{Durability, KEY_FINGERPRINT_SETTING, Store, StoreCounts, StoreError};
 use engine::{Reply, WriteJob};
 use row::{Fields, query_one};
@@ -92,6 +94,20 @@ impl SqliteStore {
     ) -> Result<T, E>
     where
         T: Send + 'static,
+        E: From<StoreError> + AsStoreError + Send + 'static,
+    {
+        let started = Instant::now();
+        let written = self.write_unobserved(work).await;
+        observed::record("sqlite", Work::Write, started, &written);
+        written
+    }
+
+    async fn write_unobserved<T, E>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (sender, receiver) = tokio::sync::oneshot::channel::<Result<T, E>>();
@@ -145,9 +161,11 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let started = Instant::now();
         let conn = self.reader()?;
         let result = work(&conn);
         Self::give_back(&self.readers, conn);
+        observed::record("sqlite", Work::Read, started, &result);
         result
     }
 
@@ -158,9 +176,11 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let started = Instant::now();
         let conn = self.reader()?;
         let result = engine::in_read_transaction(&conn, work);
         Self::give_back(&self.readers, conn);
+        observed::record("sqlite", Work::Read, started, &result);
         result
     }
 
@@ -169,15 +189,19 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let started = Instant::now();
         let conn = self.reader()?;
         let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let result = work(&conn);
             Self::give_back(&readers, conn);
             result
         })
         .await
-        .map_err(join_error)?
+        .map_err(join_error)
+        .and_then(|scanned| scanned);
+        observed::record("sqlite", Work::Read, started, &result);
+        result
     }
 }
 
