@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use cyberid_crypto::pin::Pin;
 use cyberid_domain::{AssuranceLevel, FaceTemplate, parse_claim_list};
+use cyberid_protocol::ErrorCode;
 use cyberid_wallet::{Decision, EnrolmentInput, Wallet, WalletError, WalletView};
 use serde_json::json;
 
@@ -353,6 +354,16 @@ async fn approve(
         let pin = match (details.level, pin) {
             (AssuranceLevel::L1, _) => None,
             (_, Some(pin)) => Some(pin),
+            // Output is one JSON object: never a prompt on stdout.
+            (level, None) if json => {
+                return Err(Failure::new(
+                    ErrorCode::InvalidArguments,
+                    format!(
+                        "this sign-in needs the PIN ({level:?}): give --pin PIN \
+                         (with --json the wallet never prompts)"
+                    ),
+                ));
+            }
             (_, None) => Some(read_pin()?),
         };
         let pin = pin

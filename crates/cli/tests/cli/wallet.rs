@@ -259,6 +259,12 @@ async fn approval_at_each_level_from_the_command_line() {
     };
 
     let l2 = begin("l2").await;
+    // With --json and no --pin: one JSON error on stdout, no prompt, nothing decided.
+    let no_pin = approve(&l2, &[]);
+    let stdout = String::from_utf8(no_pin.stdout.clone()).unwrap();
+    assert!(stdout.trim_start().starts_with('{'), "{stdout}");
+    assert_eq!(json_of(&no_pin)["error"], "invalid_arguments", "{stdout}");
+    assert!(!no_pin.status.success());
     let bad_pin = approve(&l2, &["--pin", "12"]);
     assert_eq!(json_of(&bad_pin)["error"], "invalid_input");
     assert!(!bad_pin.status.success());

@@ -18,8 +18,9 @@ use serde_json::json;
 
 use super::client_auth;
 use super::params::Params;
-use super::request::{check_redirect_uri, validate};
+use super::request::{check_lengths, check_redirect_uri, validate};
 use crate::error::ApiError;
+use crate::extract::{FormBody, is_form};
 use crate::limits::{ClientAddress, Limit, LimitReached};
 use crate::pages::error_page;
 use crate::platform::Platform;
@@ -42,9 +43,16 @@ pub async fn authorize_get(
 pub async fn authorize_post(
     State(platform): State<Platform>,
     address: ClientAddress,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = authorize(&platform, address, &body).await;
+    let answer = if is_form(&headers) {
+        authorize(&platform, address, &body).await
+    } else {
+        Err(AuthorizeError::invalid(
+            "A sign-in request sent with POST must be a form (application/x-www-form-urlencoded).",
+        ))
+    };
     respond(&platform, answer).await
 }
 
@@ -55,6 +63,7 @@ async fn authorize(
 ) -> Result<Response, AuthorizeError> {
     admit_address(platform, address).map_err(AuthorizeError::Limited)?;
     let params = Params::parse(encoded).map_err(AuthorizeError::invalid)?;
+    check_lengths(&params).map_err(AuthorizeError::invalid)?;
     let rp = load_client(platform, params.get("client_id")).await?;
     if let Some(request_uri) = params.get("request_uri") {
         return authorize_pushed(platform, &rp, request_uri).await;
@@ -129,9 +138,10 @@ async fn authorize_pushed(
 pub async fn par(
     State(platform): State<Platform>,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(&body).map_err(ApiError::invalid_request)?;
+    check_lengths(&params).map_err(ApiError::invalid_request)?;
     let endpoint = format!("{}/par", platform.issuer);
     let rp = client_auth::authenticate(&platform, &headers, &params, &endpoint).await?;
     refuse_pushed_request_uri(&params)?;

@@ -40,12 +40,9 @@ pub async fn authenticate(
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
         .map(|(_, credentials)| credentials);
+    refuse_client_secret_post(basic.is_some(), params)?;
     let (rp, method) = match (basic, params.get("client_assertion")) {
-        (Some(_), Some(_)) => {
-            return Err(invalid_client(
-                "use exactly one client authentication method",
-            ));
-        }
+        (Some(_), Some(_)) => return Err(more_than_one_method()),
         (Some(credentials), None) => (
             basic_auth(platform, credentials).await?,
             ClientAuthMethod::ClientSecretBasic,
@@ -78,6 +75,30 @@ pub async fn authenticate(
         return Err(invalid_client("this client is suspended"));
     }
     Ok(rp)
+}
+
+/// RFC 6749 §2.3: a client "MUST NOT use more than one authentication method in each
+/// request", and §5.2 names that `invalid_request`.
+fn more_than_one_method() -> ApiError {
+    ApiError::invalid_request(
+        "the request uses more than one client authentication method; use exactly one",
+    )
+}
+
+/// A `client_secret` in the body (`client_secret_post`) is not offered: next to HTTP Basic
+/// it is a second method (refused, even when it is wrong, rather than ignored), and alone it
+/// is a method this platform does not accept.
+fn refuse_client_secret_post(basic: bool, params: &Params) -> Result<(), ApiError> {
+    if params.get("client_secret").is_none() {
+        return Ok(());
+    }
+    if basic || params.get("client_assertion").is_some() {
+        return Err(more_than_one_method());
+    }
+    Err(invalid_client(
+        "client_secret_post is not supported: send the secret with HTTP Basic \
+         (client_secret_basic), or use private_key_jwt",
+    ))
 }
 
 /// The client, or `invalid_client`; a store fault stays a server error.
@@ -117,8 +138,14 @@ struct AssertionClaims {
     sub: String,
     aud: Value,
     exp: i64,
+    nbf: Option<i64>,
+    iat: Option<i64>,
     jti: Option<String>,
 }
+
+/// How far ahead of this node's clock a client's clock may be: an assertion not valid yet
+/// (`nbf`) or issued (`iat`) further in the future is refused.
+const CLIENT_CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// RFC 7523 client assertion, signed with a key from the client's registered JWKS.
 async fn assertion_auth(
@@ -171,6 +198,18 @@ async fn assertion_auth(
         return Err(failed(&format!(
             "expired, or valid for more than {max_lifetime} seconds"
         )));
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now + CLIENT_CLOCK_SKEW_SECONDS)
+    {
+        return Err(failed("not valid yet (nbf is in the future)"));
+    }
+    if claims
+        .iat
+        .is_some_and(|iat| iat > now + CLIENT_CLOCK_SKEW_SECONDS)
+    {
+        return Err(failed("issued in the future (iat)"));
     }
     // Single use (OIDC Core §9): the jti is remembered until the assertion expires.
     let jti = claims

@@ -29,6 +29,13 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every parameter, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     /// A space-separated parameter (`scope`, `prompt`) as its words.
     pub fn words(&self, name: &str) -> Vec<&str> {
         self.get(name)

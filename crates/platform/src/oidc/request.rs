@@ -12,6 +12,44 @@ fn invalid(description: impl Into<String>) -> ApiError {
     ApiError::invalid_request(description)
 }
 
+/// The longest value a parameter of an authorization request may have, in bytes
+/// (docs/limits.md): what the platform stores of a request stays small whoever sends it,
+/// and a value that long is never echoed back to a client.
+pub const PARAMETER_MAXIMA: &[(&str, usize)] = &[
+    ("state", 1024),
+    ("nonce", 512),
+    ("claims", 4096),
+    ("acr_values", 512),
+    ("scope", 1024),
+    ("redirect_uri", 2048),
+    ("login_hint", 256),
+    ("ui_locales", 128),
+    // Signed JWTs: client assertions at `/par`; request objects and ID token hints are
+    // refused or ignored, but must reach the step that says so.
+    ("client_assertion", 4096),
+    ("request", 8192),
+    ("id_token_hint", 4096),
+];
+
+/// Any other parameter.
+pub const DEFAULT_PARAMETER_MAXIMUM: usize = 256;
+
+/// Refuses a parameter longer than its maximum, naming it and the maximum.
+pub fn check_lengths(params: &Params) -> Result<(), String> {
+    for (name, value) in params.iter() {
+        let maximum = PARAMETER_MAXIMA
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or(DEFAULT_PARAMETER_MAXIMUM, |(_, maximum)| *maximum);
+        if value.len() > maximum {
+            return Err(format!(
+                "the parameter {name} is longer than {maximum} bytes"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks an already-authenticated client's request (redirect URI already checked) and
 /// returns it as the sign-in stores it.
 pub fn validate(
@@ -187,7 +225,12 @@ struct RequestedClaims {
     acr_level: Option<AssuranceLevel>,
 }
 
-/// The OIDC `claims` parameter: `{"userinfo": {...}, "id_token": {...}}`.
+/// The OIDC `claims` parameter (OIDC Core §5.5): `{"userinfo": {...}, "id_token": {...}}`,
+/// each member `null` or an object whose `essential` is a boolean, `values` an array and, for
+/// `acr`, `value` a string and `values` strings. Anything else is malformed: refused, never
+/// read as if it had not been sent (an `acr` asked for and ignored would run the sign-in at
+/// a lower level than the client wanted). Members this platform does not define are left to
+/// their definers (ignored), as §5.5 says.
 fn parse_claims_parameter(value: Option<&str>) -> Result<RequestedClaims, ApiError> {
     let Some(value) = value else {
         return Ok(RequestedClaims::default());
@@ -199,36 +242,69 @@ fn parse_claims_parameter(value: Option<&str>) -> Result<RequestedClaims, ApiErr
     };
     let mut out = RequestedClaims::default();
     for (target, requests) in members {
+        if !matches!(target.as_str(), "userinfo" | "id_token") {
+            continue;
+        }
         let Value::Object(requests) = requests else {
-            return Err(invalid(
-                "claims.userinfo and claims.id_token must be objects",
-            ));
+            return Err(invalid(format!("claims.{target} must be an object")));
         };
+        for (name, request) in &requests {
+            check_claim_request(&target, name, request)?;
+        }
         let names: Vec<String> = requests.keys().cloned().collect();
-        match target.as_str() {
-            "userinfo" => out.userinfo = names,
-            "id_token" => {
-                if let Some(acr) = requests.get("acr") {
-                    let values = acr
-                        .get("values")
-                        .and_then(Value::as_array)
-                        .map(|v| {
-                            v.iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        })
-                        .or_else(|| acr.get("value").and_then(Value::as_str).map(str::to_owned));
-                    if let Some(values) = values {
-                        out.acr_level = parse_acr_values(Some(&values))?;
-                    }
-                }
-                out.id_token = names;
+        if target == "id_token" {
+            if let Some(acr) = requests.get("acr") {
+                out.acr_level = requested_acr(acr)?;
             }
-            _ => {}
+            out.id_token = names;
+        } else {
+            out.userinfo = names;
         }
     }
     Ok(out)
+}
+
+/// One claim's request: `null`, or an object with a boolean `essential` and an array
+/// `values` when they are present.
+fn check_claim_request(target: &str, name: &str, request: &Value) -> Result<(), ApiError> {
+    let malformed = |why: &str| invalid(format!("claims.{target}.{name}: {why}"));
+    let request = match request {
+        Value::Null => return Ok(()),
+        Value::Object(request) => request,
+        _ => return Err(malformed("must be null or an object")),
+    };
+    if request.get("essential").is_some_and(|e| !e.is_boolean()) {
+        return Err(malformed("essential must be true or false"));
+    }
+    if request.get("values").is_some_and(|v| !v.is_array()) {
+        return Err(malformed("values must be an array"));
+    }
+    if request.contains_key("value") && request.contains_key("values") {
+        return Err(malformed("give value or values, not both"));
+    }
+    Ok(())
+}
+
+/// The lowest level an `acr` request in the ID token accepts: its `value` (a string) or
+/// `values` (strings); `None` when it names none.
+fn requested_acr(acr: &Value) -> Result<Option<AssuranceLevel>, ApiError> {
+    let malformed = |why: &str| invalid(format!("claims.id_token.acr: {why}"));
+    let named: Vec<&str> = match (acr.get("value"), acr.get("values")) {
+        (Some(Value::String(one)), None) => vec![one.as_str()],
+        (Some(_), None) => return Err(malformed("value must be a string")),
+        (None, Some(Value::Array(many))) => many
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| malformed("values must be strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Ok(None),
+    };
+    if named.is_empty() {
+        return Err(malformed("values names no level"));
+    }
+    parse_acr_values(Some(&named.join(" ")))
 }
 
 /// The redirect URI, which must be registered exactly.
@@ -280,5 +356,30 @@ mod tests {
         assert_eq!(parsed.acr_level, Some(AssuranceLevel::L2));
         assert!(parse_claims_parameter(Some("[]")).is_err());
         assert!(parse_claims_parameter(Some("{")).is_err());
+        let value = parse_claims_parameter(Some(
+            r#"{"id_token":{"acr":{"essential":true,"value":"urn:cyberid:acr:l3"}},"other":1}"#,
+        ))
+        .unwrap();
+        assert_eq!(value.acr_level, Some(AssuranceLevel::L3));
+    }
+
+    #[test]
+    fn malformed_claims_parameters_are_refused() {
+        for malformed in [
+            // An essential acr written wrongly must not be read as no acr at all.
+            r#"{"id_token":{"acr":{"essential":true,"values":"urn:cyberid:acr:l2"}}}"#,
+            r#"{"id_token":{"acr":{"essential":true,"value":["urn:cyberid:acr:l2"]}}}"#,
+            r#"{"id_token":{"acr":{"values":[2]}}}"#,
+            r#"{"id_token":{"acr":{"values":[]}}}"#,
+            r#"{"id_token":{"acr":{"value":"urn:cyberid:acr:l2","values":["urn:cyberid:acr:l3"]}}}"#,
+            r#"{"id_token":{"age_over_18":{"essential":"yes"}}}"#,
+            r#"{"userinfo":{"region":true}}"#,
+            r#"{"userinfo":{"region":{"values":"x"}}}"#,
+            r#"{"userinfo":[]}"#,
+            r#"{"id_token":null}"#,
+        ] {
+            let refused = parse_claims_parameter(Some(malformed));
+            assert!(refused.is_err(), "{malformed} accepted");
+        }
     }
 }

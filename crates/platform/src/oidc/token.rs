@@ -3,7 +3,6 @@
 //! issued for the holder the sign-in approved.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +15,7 @@ use super::claims::{IdTokenClaims, ReleasedClaims, pairwise_subject};
 use super::client_auth;
 use super::params::Params;
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::FormBody;
 use crate::limits::Limit;
 use crate::platform::Platform;
 use crate::sign_in::tokens::{access_token, check_authorization_code};
@@ -23,7 +23,7 @@ use crate::sign_in::tokens::{access_token, check_authorization_code};
 pub async fn token(
     State(platform): State<Platform>,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(&body).map_err(ApiError::invalid_request)?;
     let endpoint = format!("{}/token", platform.issuer);

@@ -40,13 +40,16 @@ fn invalid_token(description: &str) -> ApiError {
     ))
 }
 
-/// The access token of an `Authorization: Bearer …` header (RFC 6750 §2.1).
+/// The access token of an `Authorization: Bearer …` header (RFC 6750 §2.1); the scheme's
+/// name is case-insensitive (RFC 9110 §11.1).
 fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
         .ok_or_else(|| {
             ApiError::invalid_request("a Bearer access token is required")
                 .with_status(StatusCode::UNAUTHORIZED)

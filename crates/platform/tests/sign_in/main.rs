@@ -16,5 +16,6 @@ mod login_page;
 mod metrics;
 mod nodes;
 mod refusals;
+mod strictness;
 mod token;
 mod wallet;
