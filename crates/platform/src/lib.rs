@@ -14,11 +14,13 @@
 //! store read per node every half second.
 
 mod clients;
+pub mod connections;
 pub mod credential;
 mod decisions;
 pub mod enrolment;
 pub mod error;
 mod extract;
+mod guards;
 pub mod keys;
 pub mod limits;
 pub mod metadata;

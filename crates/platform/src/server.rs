@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use cyberid_store::{PurgeCutoffs, StoreError};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::connections;
 use crate::platform::Platform;
 use crate::routes::router;
 use crate::settings::Settings;
@@ -101,18 +101,8 @@ impl Bound {
         });
         let stopping = platform.clone();
         let node = platform.clone();
-        // Responses go out whole: Nagle's algorithm would only hold back the tail of one that
-        // is written in parts until the client's delayed acknowledgement.
-        let listener = listener.tap_io(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
-        let served = axum::serve(
-            listener,
-            router(platform).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = platform.settings.server.connection_limits();
+        connections::serve(listener, router(platform), limits, async move {
             shutdown.await;
             // Login pages waiting for a decision answer now instead of holding the shutdown.
             stopping.decisions.close();
@@ -127,7 +117,6 @@ impl Bound {
         if let Err(e) = node.limits.sync(node.store.as_ref(), crate::now()).await {
             tracing::warn!(error = %e, "rate-limit counts could not be saved at shutdown");
         }
-        served?;
         tracing::info!("platform stopped");
         Ok(())
     }

@@ -93,6 +93,19 @@ impl Settings {
         if let Some(issuer) = &server.issuer {
             check_issuer(issuer)?;
         }
+        within(
+            "server.header_read_timeout_seconds",
+            server.header_read_timeout_seconds,
+            1,
+            3_600,
+        )?;
+        within(
+            "server.body_timeout_seconds",
+            server.body_timeout_seconds,
+            1,
+            3_600,
+        )?;
+        at_least("server.max_connections", server.max_connections, 1)?;
         if store.data.as_os_str().is_empty() {
             return Err(out_of_range("store.data", "must name a directory"));
         }
@@ -601,6 +614,9 @@ mod tests {
             ("CYBERID_LIMITS_SYNC_INTERVAL_MS", "59"),
             ("CYBERID_LIMITS_CLIENT_ADDRESS_HEADER", "X-Real-IP"),
             ("CYBERID_METRICS_LISTEN", "127.0.0.1:9100"),
+            ("CYBERID_SERVER_HEADER_READ_TIMEOUT_SECONDS", "60"),
+            ("CYBERID_SERVER_BODY_TIMEOUT_SECONDS", "61"),
+            ("CYBERID_SERVER_MAX_CONNECTIONS", "62"),
         ];
         assert_eq!(vars.len(), SETTINGS.len(), "one variable per setting");
         let s = Settings::load(None, env(&vars), &Overrides::default()).unwrap();
@@ -608,6 +624,9 @@ mod tests {
             server: ServerSettings {
                 listen: "0.0.0.0:1".parse().unwrap(),
                 issuer: Some("https://id.example/base".into()),
+                header_read_timeout_seconds: 60,
+                body_timeout_seconds: 61,
+                max_connections: 62,
             },
             store: StoreSettings {
                 data: "/var/lib/cyberid".into(),

@@ -29,6 +29,9 @@ pub struct ServerSettings {
     /// `None`: `http://` and the listening address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    pub header_read_timeout_seconds: u64,
+    pub body_timeout_seconds: u64,
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -36,6 +39,19 @@ impl Default for ServerSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             issuer: None,
+            header_read_timeout_seconds: 10,
+            body_timeout_seconds: 20,
+            max_connections: 50_000,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_seconds),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_seconds),
+            max_connections: self.max_connections,
         }
     }
 }

@@ -32,7 +32,7 @@ const fn setting(key: &'static str, env: &'static str, about: &'static str) -> S
 pub const SECTIONS: &[(&str, &str)] = &[
     (
         "server",
-        "Where the node listens and the URL it is known by.",
+        "Where the node listens, the URL it is known by, and how long it waits for slow clients.",
     ),
     ("store", "Where the platform's data lives."),
     ("credential", "Enrolment and the network credential."),
@@ -77,6 +77,25 @@ pub const SETTINGS: &[Setting] = &[
         "Public base URL, the `iss` of everything the platform signs (an http(s) URL without \
          query or fragment); set it when the platform sits behind a proxy. Default: \
          `http://` and the listening address.",
+    ),
+    setting(
+        "server.header_read_timeout_seconds",
+        "CYBERID_SERVER_HEADER_READ_TIMEOUT_SECONDS",
+        "How long a connection may take to send a request's head, counted from when the node \
+         waits for it: from the connection's start, and after each response (so it is also \
+         the idle keep-alive timeout). Then the connection is closed.",
+    ),
+    setting(
+        "server.body_timeout_seconds",
+        "CYBERID_SERVER_BODY_TIMEOUT_SECONDS",
+        "How long a request's declared body may go without a byte arriving; then the request \
+         is refused and the connection closed.",
+    ),
+    setting(
+        "server.max_connections",
+        "CYBERID_SERVER_MAX_CONNECTIONS",
+        "Connections served at once by this node; further clients wait in the listen queue \
+         until one ends. Each waiting login page holds one.",
     ),
     setting(
         "store.data",

@@ -10,6 +10,7 @@ mod support;
 
 mod authorize;
 mod claims;
+mod connections;
 mod levels;
 mod limits;
 mod login_page;
