@@ -29,6 +29,8 @@ use tokio::sync::{Semaphore, watch};
 use tower_http::timeout::TimeoutBody;
 use tower_service::Service;
 
+use crate::guards;
+
 /// How connections are served: the `server` settings that bound them.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
@@ -79,9 +81,18 @@ pub async fn serve(
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                router
-                    .clone()
-                    .call(with_peer_and_body_timeout(request, peer, limits))
+                let request = with_peer_and_body_timeout(request, peer, limits);
+                let mut router = router.clone();
+                async move {
+                    let response = guards::guarded(request, |request| async move {
+                        match router.call(request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        }
+                    })
+                    .await;
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

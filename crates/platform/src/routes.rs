@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::MAX_BODY_BYTES;
 use crate::platform::Platform;
-use crate::{enrolment, guards, metadata, oidc, pages, sign_in, status, telemetry};
+use crate::{enrolment, metadata, oidc, pages, sign_in, status, telemetry};
 
 pub fn router(platform: Platform) -> Router {
     let measured = platform.settings.metrics.listen.is_some();
@@ -73,9 +73,7 @@ pub fn router(platform: Platform) -> Router {
     } else {
         router
     };
-    // Outermost: every answer, refusals of the layers inside included, gets the
-    // platform's format and security headers.
-    router
-        .layer(axum::middleware::from_fn(guards::guard))
-        .with_state(platform)
+    // Every answer gets the platform's format and security headers from
+    // `crate::guards`, applied by the connection loop around the whole router.
+    router.with_state(platform)
 }
