@@ -75,6 +75,12 @@ enum WalletCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The PIN: `pin reset` sets a new one with a live face sample (the way back from a
+    /// locked or forgotten PIN).
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
     /// Print a presentation (SD-JWT + key-binding JWT) disclosing only the chosen claims.
     Present {
         /// Comma-separated claims, e.g. age_over_18,region.
@@ -91,9 +97,27 @@ enum WalletCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PinCommand {
+    /// Set a new PIN, proving who you are with a live face sample (L3).
+    Reset {
+        /// A face sample from the camera (see `cyberid registry face-sample`).
+        #[arg(long)]
+        face: PathBuf,
+        /// The new 6-digit PIN.
+        #[arg(long, env = "CYBERID_PIN")]
+        pin: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 impl WalletArgs {
     pub fn json(&self) -> bool {
         match &self.command {
+            WalletCommand::Pin {
+                command: PinCommand::Reset { json, .. },
+            } => *json,
             WalletCommand::Enrol { json, .. }
             | WalletCommand::Show { json }
             | WalletCommand::Approve { json, .. }
@@ -175,6 +199,21 @@ pub async fn run(args: WalletArgs) -> CliResult {
                     };
                     println!("{} ({}): {claims}", consent.rp_name, consent.client_id);
                 }
+            }
+        }
+        WalletCommand::Pin {
+            command: PinCommand::Reset { face, pin, json },
+        } => {
+            Pin::parse(&pin).map_err(|e| invalid_input(e.to_string()))?;
+            let face = read_face_sample(&face)?;
+            wallet
+                .reset_pin(&pin, &face)
+                .await
+                .map_err(wallet_failure)?;
+            if json {
+                print_json(&json!({ "status": "pin_reset" }));
+            } else {
+                println!("New PIN set. Sign-ins at L2 and L3 use it from now on.");
             }
         }
         WalletCommand::Revoke { client_id, json } => {

@@ -178,8 +178,8 @@ pub fn new_account(
 }
 
 /// A stateless, MAC-authenticated ticket: the PIN OPRF key id and an expiry.
-struct Ticket {
-    pin_key_id: [u8; 16],
+pub(crate) struct Ticket {
+    pub(crate) pin_key_id: [u8; 16],
     expires_at: i64,
 }
 
@@ -207,7 +207,7 @@ impl Ticket {
     }
 }
 
-fn check_ticket(platform: &Platform, text: &str) -> Result<Ticket, ApiError> {
+pub(crate) fn check_ticket(platform: &Platform, text: &str) -> Result<Ticket, ApiError> {
     let invalid = || {
         ApiError::new(
             ErrorCode::InvalidTicket,

@@ -177,15 +177,16 @@ impl Platform {
         self.decisions.waiting_for(id)
     }
 
-    /// Ends a pending sign-in in the store and wakes the login pages waiting for it on this
+    /// Ends a pending sign-in for the wallet of device key `device` in the store and wakes the login pages waiting for it on this
     /// node. `false`: it had already ended or expired.
     pub async fn finish_login(
         &self,
         id: &str,
+        device: &str,
         outcome: &LoginOutcome,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let finished = self.store.finish_login(id, outcome, now).await?;
+        let finished = self.store.finish_login(id, device, outcome, now).await?;
         if finished {
             self.decisions.decided(id);
             crate::telemetry::sign_in_ended(outcome);

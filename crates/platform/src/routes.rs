@@ -58,6 +58,10 @@ pub fn router(platform: Platform) -> Router {
             cyberid_protocol::REVOKE_CONSENT_PATH,
             post(sign_in::consents::revoke_consent),
         )
+        .route(
+            cyberid_protocol::PIN_RESET_PATH,
+            post(sign_in::pin_reset::reset_pin),
+        )
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 ErrorCode::InvalidRequest,

@@ -131,6 +131,8 @@ error_codes! {
         "This Cyberspace ID is suspended or deregistered.";
     LoginClosed = "login_closed", Some(410), Wallet,
         "The sign-in has already ended or expired; start again at the service.";
+    LoginTaken = "login_taken", Some(409), Wallet,
+        "Another device has taken this sign-in up (its first PIN evaluation or decision): only that device may act on it. Nothing was counted or changed.";
     LevelTooLow = "level_too_low", Some(400), Wallet,
         "The approval proves a lower level than the sign-in requires; approve at that level, or report that the wallet cannot reach it.";
     InvalidPin = "invalid_pin", Some(403), Wallet,

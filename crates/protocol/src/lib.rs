@@ -323,6 +323,33 @@ pub fn login_api_path(transaction_id: &str, step: &str) -> String {
     }
 }
 pub const CONSENTS_PATH: &str = "/api/v1/wallet/consents";
+/// A new PIN, set at L3 (device key and a live face match): the way back from a locked PIN.
+pub const PIN_RESET_PATH: &str = "/api/v1/wallet/pin/reset";
+/// The wallet proof's `action` for a PIN reset; its `target` is [`pin_reset_target`].
+pub const PIN_RESET_ACTION: &str = "reset-pin";
+
+/// What a PIN reset's device proof signs: the ticket and the new PIN's verifier, so that
+/// neither can be swapped under the signature.
+pub fn pin_reset_target(ticket: &str, pin_verifier: &str) -> String {
+    format!("{ticket}.{pin_verifier}")
+}
+
+/// `POST` [`PIN_RESET_PATH`]: a ticket from enrolment start (which evaluated the blinded
+/// new PIN under a fresh PIN key), the new PIN's verifier, a live face sample, and the
+/// enrolled device's proof over ticket and verifier.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PinResetRequest {
+    pub ticket: String,
+    pub pin_verifier: String,
+    pub face_sample: String,
+    pub proof: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PinResetResponse {
+    /// `pin_reset`.
+    pub status: String,
+}
 pub const REVOKE_CONSENT_PATH: &str = "/api/v1/wallet/consents/revoke";
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub(crate) const RP_COLUMNS: &str = "r.client_id AS rp_client_id, r.name AS rp_n
 pub(crate) const LOGIN_COLUMNS: &str = "id, client_id, redirect_uri, state, nonce, requested_claims, \
      id_token_claims, required_level, code_challenge, force_consent, browser_digest, status, \
      account_id AS login_account_id, level, claims, auth_time, code_redeemed_at, \
-     code_replayed_at, pin_evaluated, approval_digest, created_at, expires_at";
+     code_replayed_at, pin_evaluated, approval_digest, device_thumbprint, created_at, expires_at";
 
 /// A device's columns, under `device_` names.
 pub(crate) const DEVICE_COLUMNS: &str = "d.id AS device_id, d.public_jwk AS device_public_jwk";

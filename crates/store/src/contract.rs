@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use cyberid_domain::{CitizenIdNumber, PersonRecord};
 
 use crate::StoreError;
+use crate::records::PinCount;
 use crate::records::{
     AccountRecord, CodeRedemption, ConsentRecord, CounterIncrease, DeviceRecord, EnrolError,
     EnrolledAccount, Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewAccount, NewLogin,
@@ -91,6 +92,16 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<u32>, StoreError>;
 
     async fn reset_attempts(&self, account_id: i64, factor: Factor) -> Result<(), StoreError>;
+
+    /// Gives an active account a new PIN (its OPRF key id and verifier) with its PIN and
+    /// face failure counts back at zero: the PIN reset after a live face match. `false`
+    /// (and no change) for an account that is not active.
+    async fn replace_pin(
+        &self,
+        account_id: i64,
+        pin_key_id: &[u8],
+        pin_verifier: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Sign-ins from `/authorize` to the code exchange: the sign-in itself, its PIN
@@ -134,7 +145,10 @@ pub trait SignInStore: Send + Sync {
         expires_at: i64,
     ) -> Result<Option<LoginRecord>, StoreError>;
 
-    /// Ends a pending, unexpired sign-in; `false` if it was not pending any more. When
+    /// Ends a pending, unexpired sign-in for the wallet whose device key has thumbprint
+    /// `device`: only if no other device has taken the sign-in up (see
+    /// [`SignInStore::count_pin_evaluation`]); `false` if it was not pending any more or
+    /// another device holds it. When
     /// approved, in the same transaction: the released claims join the holder's remembered
     /// consent for the client (written only when the client is new to the holder or the
     /// set grows; never lost to a concurrent approval), and the failure counts of the
@@ -143,6 +157,7 @@ pub trait SignInStore: Send + Sync {
     async fn finish_login(
         &self,
         id: &str,
+        device: &str,
         outcome: &LoginOutcome,
         now: i64,
     ) -> Result<bool, StoreError>;
@@ -167,16 +182,20 @@ pub trait SignInStore: Send + Sync {
     /// Marks a sign-in's code as replayed: the access tokens issued with it stop working.
     async fn mark_code_replayed(&self, transaction_id: &str, now: i64) -> Result<bool, StoreError>;
 
-    /// Counts a PIN evaluation for a pending sign-in, in one write: the account's attempt
-    /// (unless `limit` are counted: `None`, locked) and the sign-in's mark that it had one,
-    /// with the digest of the (already verified) approval sent with the evaluation.
+    /// Counts a PIN evaluation for a pending sign-in by the wallet whose device key has
+    /// thumbprint `device`, in one write: the sign-in is taken up by that device (from then
+    /// on no other device may act on it), the account's attempt is counted (unless `limit`
+    /// are counted: locked), and the sign-in is marked as having had one, with the digest of
+    /// the (already verified) approval sent with the evaluation. A sign-in another device
+    /// took up is left alone and nothing is counted.
     async fn count_pin_evaluation(
         &self,
         account_id: i64,
         login_id: &str,
+        device: &str,
         limit: u32,
         approval_digest: &[u8],
-    ) -> Result<Option<u32>, StoreError>;
+    ) -> Result<PinCount, StoreError>;
 
     /// Which of `ids` are no longer waiting for the wallet (decided, or expired at `now`);
     /// unknown ids are left out. Each node asks this for all the login pages it holds at

@@ -42,7 +42,7 @@ pub use contract::{
 pub use records::{
     AccountRecord, CodeRedemption, ConsentRecord, CounterIncrease, DeviceRecord, EnrolError,
     EnrolledAccount, Factor, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewAccount,
-    NewLogin, PurgeCutoffs, Refusal, RegistryBatches, RegistryChunk, RegistryImportError,
+    NewLogin, PinCount, PurgeCutoffs, Refusal, RegistryBatches, RegistryChunk, RegistryImportError,
     RelyingParty, ResumedEnrolment, SignInRequest, StoreCounts,
 };
 

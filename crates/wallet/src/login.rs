@@ -228,6 +228,35 @@ impl Wallet {
         Ok(list.consents)
     }
 
+    /// Sets a new PIN at L3: the device key and a live face sample, the way back from a
+    /// locked or forgotten PIN. The new PIN is blinded as at enrolment: the platform never
+    /// sees it.
+    pub async fn reset_pin(&self, new_pin: &str, face: &FaceTemplate) -> Result<(), WalletError> {
+        let pin = Pin::parse(new_pin).map_err(|e| WalletError::Input(e.to_string()))?;
+        let (key, server) = self.device_key_with_kid()?;
+        let client = PlatformClient::new(&server)?;
+        let (blinding, blinded_pin) =
+            pin::blind(&pin).map_err(|e| WalletError::Input(e.to_string()))?;
+        let started = client
+            .start_enrolment(&cyberid_protocol::EnrolmentStartRequest { blinded_pin })
+            .await?;
+        let pin_verifier = blinding
+            .finish(&pin, &started.evaluated_pin)
+            .map_err(|e| WalletError::BadResponse(e.to_string()))?
+            .verifier();
+        let target = cyberid_protocol::pin_reset_target(&started.ticket, &pin_verifier);
+        let request = cyberid_protocol::PinResetRequest {
+            proof: Self::proof(&key, cyberid_protocol::PIN_RESET_ACTION, &target)?,
+            ticket: started.ticket,
+            pin_verifier,
+            face_sample: cyberid_registry::face::sample_to_base64(face),
+        };
+        let _: cyberid_protocol::PinResetResponse = client
+            .post(cyberid_protocol::PIN_RESET_PATH, &request)
+            .await?;
+        Ok(())
+    }
+
     /// Forgets the consent given to one service (by client id).
     pub async fn revoke_consent(&self, client_id: &str) -> Result<(), WalletError> {
         let (key, server) = self.device_key_with_kid()?;

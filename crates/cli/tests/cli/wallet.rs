@@ -289,4 +289,15 @@ async fn approval_at_each_level_from_the_command_line() {
     let without_face = begin("l3").await;
     let unable = json_of(&approve(&without_face, &["--pin", "246802"]));
     assert_eq!(unable["status"], "failed", "{unable}");
+
+    // A new PIN at L3 (the way back from a locked one): the old PIN stops working.
+    let reset = json_of(&cyberid(&[
+        "wallet", "--wallet", &wallet, "pin", "reset", "--face", &face, "--pin", "864200", "--json",
+    ]));
+    assert_eq!(reset["status"], "pin_reset", "{reset}");
+    let l2 = begin("l2").await;
+    let old = approve(&l2, &["--pin", "246802"]);
+    assert_eq!(json_of(&old)["error"], "invalid_pin");
+    let approved = json_of(&approve(&l2, &["--pin", "864200"]));
+    assert_eq!(approved["status"], "approved", "{approved}");
 }

@@ -11,8 +11,8 @@ use cyberid_protocol::{
     LoginDetails, PinRequest, PinResponse,
 };
 use cyberid_store::{
-    AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, Refusal, RelyingParty,
-    SignInRequest,
+    AccountRecord, DeviceRecord, Factor, LoginOutcome, LoginRecord, PinCount, Refusal,
+    RelyingParty, SignInRequest,
 };
 
 use super::device::{bound_device, check_fresh, device_key, invalid_device};
@@ -56,12 +56,12 @@ pub async fn pin_evaluation(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PinRequest>,
 ) -> Result<Json<PinResponse>, ApiError> {
-    let (_, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
-    require_pin_level(&approval)?;
+    let opened = open_with_approval(&platform, &id, &body.approval).await?;
+    require_pin_level(&opened.approval)?;
     // Evaluating is pure: done first, so a malformed request is refused before anything is
     // counted; the evaluation leaves only after the attempt is counted.
-    let evaluated_pin = evaluate_pin(&platform, &account, &body.blinded_pin)?;
-    let attempts = count_pin_attempt(&platform, &account, &id, &body.approval).await?;
+    let evaluated_pin = evaluate_pin(&platform, &opened.account, &body.blinded_pin)?;
+    let attempts = count_pin_attempt(&platform, &opened, &id, &body.approval).await?;
     Ok(Json(PinResponse {
         evaluated_pin,
         attempts_left: platform
@@ -79,7 +79,12 @@ pub async fn decision(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
-    let (login, account, approval) = open_with_approval(&platform, &id, &body.approval).await?;
+    let Opened {
+        login,
+        account,
+        approval,
+        device,
+    } = open_with_approval(&platform, &id, &body.approval).await?;
     let now = crate::now();
     // The service hears `access_denied` for a decline, `unmet_authentication_requirements`
     // when the wallet cannot reach the level (see `browser::destination`).
@@ -88,7 +93,7 @@ pub async fn decision(
         Decision::Unable => LoginOutcome::Refused(Refusal::Failed),
         Decision::Approve => approve(&platform, &login, &account, &approval, &body, now).await?,
     };
-    finish(&platform, &id, &outcome, now).await?;
+    finish(&platform, &id, &device, &outcome, now).await?;
     let status = decided_status(&outcome);
     tracing::info!(
         account = account.account_id,
@@ -109,13 +114,23 @@ async fn open_sign_in(
     }
 }
 
+/// A pending sign-in opened by a wallet's signed approval.
+struct Opened {
+    login: LoginRecord,
+    account: AccountRecord,
+    approval: ApprovalClaims,
+    /// The thumbprint of the device key that signed the approval.
+    device: String,
+}
+
 /// The pending sign-in `id` and the approval sent for it, checked, with the account of the
-/// device that signed it. The sign-in and the device come from one store read.
+/// device that signed it; refused if another device has taken the sign-in up. The sign-in
+/// and the device come from one store read.
 async fn open_with_approval(
     platform: &Platform,
     id: &str,
     approval: &str,
-) -> Result<(LoginRecord, AccountRecord, ApprovalClaims), ApiError> {
+) -> Result<Opened, ApiError> {
     let jws = UnverifiedJws::parse(approval);
     let kid = jws.as_ref().ok().and_then(|jws| jws.header.kid.clone());
     let (login, device) = platform
@@ -125,9 +140,36 @@ async fn open_with_approval(
     let login = still_waiting(login)?;
     let jws = jws.map_err(|e| ApiError::invalid_request(format!("approval: {e}")))?;
     let (account, device) = bound_device(kid.as_deref(), device)?;
+    let kid = kid.unwrap_or_default();
+    refuse_if_taken_by_another_device(&login, &kid)?;
     let claims = check_approval(platform, &login, approval, &jws, &device)?;
-    Ok((login, account, claims))
+    Ok(Opened {
+        login,
+        account,
+        approval: claims,
+        device: kid,
+    })
 }
+
+/// Once a device has taken a sign-in up (its first PIN evaluation or its decision), no
+/// other device may act on it: refused before anything is counted.
+fn refuse_if_taken_by_another_device(login: &LoginRecord, device: &str) -> Result<(), ApiError> {
+    match login.device_thumbprint.as_deref() {
+        Some(taken_by) if taken_by != device => Err(login_taken()),
+        _ => Ok(()),
+    }
+}
+
+fn login_taken() -> ApiError {
+    ApiError::new(
+        ErrorCode::LoginTaken,
+        "another device has taken up this sign-in; only that device may act on it",
+    )
+}
+
+/// What a locked PIN's holder is told: the way back.
+pub const PIN_LOCKED: &str = "too many wrong PINs: the PIN is locked. Set a new PIN with a live \
+     face match (L3): cyberid wallet pin reset --face FILE --pin NEW";
 
 /// The sign-in if it is pending and unexpired.
 fn still_waiting(login: Option<LoginRecord>) -> Result<LoginRecord, ApiError> {
@@ -201,29 +243,30 @@ fn evaluate_pin(
 /// in one write; once the PIN is locked the level cannot be reached and the sign-in ends.
 async fn count_pin_attempt(
     platform: &Platform,
-    account: &AccountRecord,
+    opened: &Opened,
     id: &str,
     approval: &str,
 ) -> Result<u32, ApiError> {
     let counted = platform
         .store
         .count_pin_evaluation(
-            account.account_id,
+            opened.account.account_id,
             id,
+            &opened.device,
             platform.settings.lockout.pin_attempts,
             &sha256(approval.as_bytes()),
         )
         .await?;
     match counted {
-        Some(attempts) => Ok(attempts),
-        None => {
+        PinCount::Counted(attempts) => Ok(attempts),
+        PinCount::TakenByAnotherDevice => Err(login_taken()),
+        PinCount::Locked => {
             // The service hears `unmet_authentication_requirements`.
             let outcome = LoginOutcome::Refused(Refusal::Failed);
-            platform.finish_login(id, &outcome, crate::now()).await?;
-            Err(ApiError::new(
-                ErrorCode::PinLocked,
-                "too many wrong PINs: the PIN is locked; sign in at L3 or re-bind the device to set a new one",
-            ))
+            platform
+                .finish_login(id, &opened.device, &outcome, crate::now())
+                .await?;
+            Err(ApiError::new(ErrorCode::PinLocked, PIN_LOCKED))
         }
     }
 }
@@ -329,7 +372,7 @@ fn check_pin_proof(
 }
 
 /// L3: the live sample against the registry template, failures counted across nodes.
-async fn check_face(
+pub(crate) async fn check_face(
     platform: &Platform,
     account: &AccountRecord,
     sample: Option<&str>,
@@ -372,18 +415,30 @@ async fn check_face(
     Ok(())
 }
 
-/// Ends the sign-in with `outcome` (once) and wakes the login pages waiting for it.
+/// Ends the sign-in with `outcome` (once) for `device` and wakes the login pages waiting
+/// for it. Refused when it ended meanwhile, or another device took it up meanwhile.
 async fn finish(
     platform: &Platform,
     id: &str,
+    device: &str,
     outcome: &LoginOutcome,
     now: i64,
 ) -> Result<(), ApiError> {
-    if !platform.finish_login(id, outcome, now).await? {
-        return Err(ApiError::new(
-            ErrorCode::LoginClosed,
-            "this sign-in has already ended or expired",
-        ));
+    if !platform.finish_login(id, device, outcome, now).await? {
+        let taken_elsewhere = platform
+            .store
+            .login(id)
+            .await?
+            .and_then(|login| login.device_thumbprint)
+            .is_some_and(|taken_by| taken_by != device);
+        return Err(if taken_elsewhere {
+            login_taken()
+        } else {
+            ApiError::new(
+                ErrorCode::LoginClosed,
+                "this sign-in has already ended or expired",
+            )
+        });
     }
     Ok(())
 }

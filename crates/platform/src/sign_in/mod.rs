@@ -6,6 +6,7 @@
 //!   decision.
 //! - [`decision`]: the wallet opens the sign-in, evaluates the PIN, and decides.
 //! - [`consents`]: the holder's remembered consents.
+//! - [`pin_reset`]: a new PIN at L3, the way back from a locked one.
 //! - [`device`]: which account and device a wallet's signature comes from.
 //! - [`tokens`]: codes, access tokens, the number match and the wallet's challenge, all
 //!   derived from the sign-in's id with the platform's MAC key.
@@ -16,5 +17,6 @@ pub mod consents;
 pub mod decision;
 pub mod device;
 pub mod page;
+pub mod pin_reset;
 pub mod tokens;
 pub mod waiting;

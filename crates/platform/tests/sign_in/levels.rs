@@ -118,6 +118,232 @@ async fn l2_needs_the_pin_and_wrong_pins_lock_across_nodes() {
             (403, Some("pin_locked")),
             "{body}"
         );
+        // The message says the way back, and it works: a new PIN at L3.
+        let message = body["error_description"].as_str().unwrap();
+        assert!(message.contains("cyberid wallet pin reset"), "{message}");
+        let person = adult(&h, 3);
+        let impostor = live_sample(&adult(&h, 4).face, &mut rng());
+        let (status, body) = reset_pin(&h, &key, "864200", &impostor).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("face_mismatch")),
+            "{body}"
+        );
+        // Another holder's device acts for its own account only: the holder's face does not
+        // match it, and the holder's PIN stays locked.
+        let other_key = h.enrol(&adult(&h, 5)).await;
+        let face = live_sample(&person.face, &mut rng());
+        let (status, body) = reset_pin_with(&h, &other_key, "864200", &face, false).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("face_mismatch")),
+            "{body}"
+        );
+        // A proof over another verifier than the one sent is refused.
+        let (status, body) = reset_pin_with(&h, &key, "864200", &face, true).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_device")),
+            "{body}"
+        );
+        let (status, body) = reset_pin(&h, &key, "864200", &face).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("pin_reset")),
+            "{body}"
+        );
+        let account = h
+            .store
+            .account_by_device(&key_thumbprint(&key))
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!((account.pin_failures, account.face_failures), (0, 0));
+        let flow = begin(&h, &h.url, &shop, &l2).await;
+        let fresh = crate::support::wallet::details(&h, &h.url, &flow.id).await;
+        let with_pin = |pin| Decide {
+            level: AssuranceLevel::L2,
+            pin: Some(pin),
+            ..Decide::default()
+        };
+        let (status, body) = decide(&h, &h.url, &key, &fresh, with_pin("135790")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("invalid_pin")),
+            "old PIN: {body}"
+        );
+        let (status, body) = decide(&h, &node_b, &key, &fresh, with_pin("864200")).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("approved")),
+            "{body}"
+        );
+    })
+    .await;
+}
+
+fn key_thumbprint(key: &cyberid_crypto::jose::SigningKey) -> String {
+    key.verifying_key().thumbprint()
+}
+
+/// A new PIN at L3, as the wallet sets it (`cyberid wallet pin reset`): the new PIN blinded
+/// and evaluated at enrolment start, then the device's proof over ticket and verifier and a
+/// live face sample.
+async fn reset_pin(
+    h: &crate::common::Harness,
+    key: &cyberid_crypto::jose::SigningKey,
+    new_pin: &str,
+    face: &cyberid_domain::FaceTemplate,
+) -> (u16, serde_json::Value) {
+    reset_pin_with(h, key, new_pin, face, false).await
+}
+
+/// [`reset_pin`], its proof signed over another verifier when `tampered`.
+async fn reset_pin_with(
+    h: &crate::common::Harness,
+    key: &cyberid_crypto::jose::SigningKey,
+    new_pin: &str,
+    face: &cyberid_domain::FaceTemplate,
+    tampered: bool,
+) -> (u16, serde_json::Value) {
+    let pin = Pin::parse(new_pin).unwrap();
+    let (blinding, blinded_pin) = pin::blind(&pin).unwrap();
+    let (status, started) = h
+        .post(
+            cyberid_protocol::ENROLMENT_START_PATH,
+            &json!({ "blinded_pin": blinded_pin }),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let ticket = started["ticket"].as_str().unwrap();
+    let verifier = blinding
+        .finish(&pin, started["evaluated_pin"].as_str().unwrap())
+        .unwrap()
+        .verifier();
+    let signed_verifier = if tampered {
+        "x".repeat(verifier.len())
+    } else {
+        verifier.clone()
+    };
+    let target = cyberid_protocol::pin_reset_target(ticket, &signed_verifier);
+    h.post(
+        cyberid_protocol::PIN_RESET_PATH,
+        &json!({
+            "ticket": ticket,
+            "pin_verifier": verifier,
+            "face_sample": cyberid_registry::face::sample_to_base64(face),
+            "proof": crate::support::wallet::proof(key, cyberid_protocol::PIN_RESET_ACTION, &target),
+        }),
+    )
+    .await
+}
+
+/// Once the holder's device has taken a sign-in up (its PIN evaluation), another enrolled
+/// device can neither evaluate a PIN for it nor decide it: refused with `login_taken`,
+/// nothing counted; the holder goes on and approves.
+#[tokio::test]
+async fn another_device_cannot_act_on_a_sign_in_taken_up() {
+    on_each_backend(|h| async move {
+        let shop = registered_client(&h, registration(&[])).await;
+        let holder = h.enrol(&adult(&h, 6)).await;
+        let attacker = h.enrol(&adult(&h, 7)).await;
+        let l2 = [("acr_values", "urn:cyberid:acr:l2")];
+        let flow = begin(&h, &h.url, &shop, &l2).await;
+        let details = details(&h, &h.url, &flow.id).await;
+        // The holder evaluates the PIN (and so takes the sign-in up) ...
+        let approval = sign_approval(
+            &holder,
+            &details,
+            Decision::Approve,
+            AssuranceLevel::L2,
+            Vec::new(),
+        )
+        .unwrap();
+        let pin = Pin::parse("135790").unwrap();
+        let (blinding, blinded_pin) = pin::blind(&pin).unwrap();
+        let (status, evaluated) = post(
+            &h,
+            &format!("{}/api/v1/logins/{}/pin", h.url, flow.id),
+            &json!({ "approval": approval, "blinded_pin": blinded_pin }),
+        )
+        .await;
+        assert_eq!(status, 200, "{evaluated}");
+        let before = h
+            .store
+            .account_by_device(&key_thumbprint(&holder))
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        // ... the attacker's PIN evaluation and decline are refused, nothing counted.
+        let (status, body) = decide(
+            &h,
+            &h.url,
+            &attacker,
+            &details,
+            Decide {
+                level: AssuranceLevel::L2,
+                pin: Some("135790"),
+                ..Decide::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (409, Some("login_taken")),
+            "{body}"
+        );
+        let (status, body) = decide(
+            &h,
+            &h.url,
+            &attacker,
+            &details,
+            Decide {
+                decision: Decision::Decline,
+                ..Decide::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (409, Some("login_taken")),
+            "{body}"
+        );
+        let after = h
+            .store
+            .account_by_device(&key_thumbprint(&holder))
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(
+            before.pin_failures, after.pin_failures,
+            "the holder's count untouched"
+        );
+        let attacker_account = h
+            .store
+            .account_by_device(&key_thumbprint(&attacker))
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(attacker_account.pin_failures, 0);
+        // The holder approves with the evaluation it already has.
+        let pin_key = blinding
+            .finish(&pin, evaluated["evaluated_pin"].as_str().unwrap())
+            .unwrap();
+        let (status, body) = post(
+            &h,
+            &format!("{}/api/v1/logins/{}/decision", h.url, flow.id),
+            &json!({ "approval": approval, "pin_proof": pin_key.sign(approval.as_bytes()) }),
+        )
+        .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("approved")),
+            "{body}"
+        );
     })
     .await;
 }

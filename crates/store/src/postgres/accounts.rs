@@ -212,7 +212,7 @@ impl AccountStore for PostgresStore {
         let network_number = NetworkNumber::parse(a.get("account_network_number")?)
             .map_err(|e| a.corrupt("account_network_number", e))?;
         tx.execute(
-            "UPDATE accounts SET pin_key_id = $2, pin_verifier = $3 WHERE id = $1",
+            "UPDATE accounts SET pin_key_id = $2, pin_verifier = $3, pin_failures = 0 WHERE id = $1",
             &[&account_id, &&account.pin_key_id[..], &account.pin_verifier],
         )
         .await
@@ -341,5 +341,20 @@ impl AccountStore for PostgresStore {
             }
         };
         self.execute(sql, &[&account_id]).await.map(|_| ())
+    }
+
+    async fn replace_pin(
+        &self,
+        account_id: i64,
+        pin_key_id: &[u8],
+        pin_verifier: &str,
+    ) -> Result<bool, StoreError> {
+        self.execute(
+            "UPDATE accounts SET pin_key_id = $2, pin_verifier = $3, pin_failures = 0, face_failures = 0
+             WHERE id = $1 AND status = 'active'",
+            &[&account_id, &pin_key_id, &pin_verifier],
+        )
+        .await
+        .map(|n| n == 1)
     }
 }

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_rate_counters.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_sign_in_device.sql"),
+    ),
 ];
 
 /// Serialises migrations when several nodes start at once.

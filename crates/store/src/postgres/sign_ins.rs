@@ -11,11 +11,11 @@ use super::accounts::{device_from, joined_account};
 use super::clients::relying_party_from;
 use super::row::{Fields, qualified};
 use crate::columns::{ACCOUNT_COLUMNS, DEVICE_COLUMNS, LOGIN_COLUMNS, RP_COLUMNS};
-use crate::records::PurgeCutoffs;
 use crate::records::{
     AccountRecord, CodeRedemption, Factor, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
     RelyingParty, SignInRequest, claim_names,
 };
+use crate::records::{PinCount, PurgeCutoffs};
 use crate::{SignInStore, StoreError};
 
 /// A sign-in from [`LOGIN_COLUMNS`].
@@ -44,6 +44,7 @@ fn login_from(row: &Row) -> Result<LoginRecord, StoreError> {
         code_replayed_at: f.get("code_replayed_at")?,
         pin_evaluated: f.get("pin_evaluated")?,
         approval_digest: f.get("approval_digest")?,
+        device_thumbprint: f.get("device_thumbprint")?,
         created_at: f.get("created_at")?,
         expires_at: f.get("expires_at")?,
     })
@@ -67,8 +68,10 @@ macro_rules! approve_and_remember_consent {
     ($($more:literal)?) => {
         concat!("WITH approved AS (
        UPDATE login_transactions
-       SET status = 'approved', account_id = $3, level = $4, claims = $5, auth_time = $6
+       SET status = 'approved', account_id = $3, level = $4, claims = $5, auth_time = $6,
+           device_thumbprint = $7
        WHERE id = $1 AND status = 'pending' AND expires_at > $2
+         AND (device_thumbprint IS NULL OR device_thumbprint = $7)
        RETURNING client_id),
      remembered AS (
        INSERT INTO consents (account_id, client_id, claims, granted_at)
@@ -89,16 +92,16 @@ macro_rules! approve_and_remember_consent {
 /// conflict clause locks the row, so concurrent approvals cannot lose a claim. Returns the
 /// number of sign-ins approved (0 or 1).
 const APPROVE_AND_REMEMBER_CONSENT: &str = approve_and_remember_consent!();
-/// The same, and the failure counts of the factors proved start again from zero ($7: the
-/// PIN, $8: the face), in the same statement (a count already at zero is not rewritten).
+/// The same, and the failure counts of the factors proved start again from zero ($8: the
+/// PIN, $9: the face), in the same statement (a count already at zero is not rewritten).
 const APPROVE_REMEMBER_CONSENT_AND_RESET: &str = approve_and_remember_consent!(
     ",
      reset AS (
        UPDATE accounts
-       SET pin_failures = CASE WHEN $7 THEN 0 ELSE pin_failures END,
-           face_failures = CASE WHEN $8 THEN 0 ELSE face_failures END
+       SET pin_failures = CASE WHEN $8 THEN 0 ELSE pin_failures END,
+           face_failures = CASE WHEN $9 THEN 0 ELSE face_failures END
        WHERE id = $3 AND EXISTS (SELECT 1 FROM approved)
-         AND (($7 AND pin_failures <> 0) OR ($8 AND face_failures <> 0))
+         AND (($8 AND pin_failures <> 0) OR ($9 AND face_failures <> 0))
        RETURNING 1)"
 );
 
@@ -235,6 +238,7 @@ impl SignInStore for PostgresStore {
     async fn finish_login(
         &self,
         id: &str,
+        device: &str,
         outcome: &LoginOutcome,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -248,8 +252,8 @@ impl SignInStore for PostgresStore {
             } => {
                 let claims = claim_names(claims);
                 let level = level.as_str();
-                let params: [&(dyn ToSql + Sync); 6] =
-                    [&id, &now, account_id, &level, &claims, auth_time];
+                let params: [&(dyn ToSql + Sync); 7] =
+                    [&id, &now, account_id, &level, &claims, auth_time, &device];
                 // One statement either way: atomic without a transaction, one round trip.
                 let approved = if reset.is_empty() {
                     self.one(APPROVE_AND_REMEMBER_CONSENT, &params, approved_count)
@@ -269,9 +273,10 @@ impl SignInStore for PostgresStore {
             }
             LoginOutcome::Refused(refusal) => {
                 self.execute(
-                    "UPDATE login_transactions SET status = $3
-                     WHERE id = $1 AND status = 'pending' AND expires_at > $2",
-                    &[&id, &now, &refusal.status().as_str()],
+                    "UPDATE login_transactions SET status = $3, device_thumbprint = $4
+                     WHERE id = $1 AND status = 'pending' AND expires_at > $2
+                       AND (device_thumbprint IS NULL OR device_thumbprint = $4)",
+                    &[&id, &now, &refusal.status().as_str(), &device],
                 )
                 .await?
             }
@@ -354,25 +359,51 @@ impl SignInStore for PostgresStore {
         &self,
         account_id: i64,
         login_id: &str,
+        device: &str,
         limit: u32,
         approval_digest: &[u8],
-    ) -> Result<Option<u32>, StoreError> {
+    ) -> Result<PinCount, StoreError> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         // One statement: atomic without a transaction, and one round trip on every L2
-        // sign-in's PIN step. The sign-in is marked only when the attempt was counted.
-        self.one(
-            "WITH counted AS (
-               UPDATE accounts SET pin_failures = pin_failures + 1
-               WHERE id = $1 AND pin_failures < $2 RETURNING pin_failures),
-             marked AS (
-               UPDATE login_transactions SET pin_evaluated = TRUE, approval_digest = $4
-               WHERE id = $3 AND status = 'pending' AND EXISTS (SELECT 1 FROM counted)
-               RETURNING 1)
-             SELECT pin_failures FROM counted",
-            &[&account_id, &limit, &login_id, &approval_digest],
-            |row| Fields::new(row, "accounts", "").unsigned::<i32, u32>("pin_failures"),
-        )
-        .await
+        // sign-in's PIN step. Nothing is counted for a sign-in another device took up; the
+        // sign-in is taken up and marked only when the attempt was counted. (Two devices at
+        // once: the second's update of the sign-in waits for the first's and then finds it
+        // taken; only the second device's own account may have counted an attempt.)
+        let counted = self
+            .one(
+                "WITH free AS (
+                   SELECT NOT EXISTS (
+                     SELECT 1 FROM login_transactions
+                     WHERE id = $3 AND device_thumbprint <> $5) AS free),
+                 counted AS (
+                   UPDATE accounts SET pin_failures = pin_failures + 1
+                   WHERE id = $1 AND pin_failures < $2 AND (SELECT free FROM free)
+                   RETURNING pin_failures),
+                 marked AS (
+                   UPDATE login_transactions
+                   SET pin_evaluated = TRUE, approval_digest = $4, device_thumbprint = $5
+                   WHERE id = $3 AND status = 'pending' AND EXISTS (SELECT 1 FROM counted)
+                     AND (device_thumbprint IS NULL OR device_thumbprint = $5)
+                   RETURNING 1)
+                 SELECT (SELECT pin_failures FROM counted) AS pin_failures,
+                        (SELECT free FROM free) AS free",
+                &[&account_id, &limit, &login_id, &approval_digest, &device],
+                |row| {
+                    let f = Fields::new(row, "accounts", "");
+                    let free: bool = f.get("free")?;
+                    let failures: Option<i32> = f.get("pin_failures")?;
+                    Ok(match (free, failures) {
+                        (false, _) => PinCount::TakenByAnotherDevice,
+                        (true, None) => PinCount::Locked,
+                        (true, Some(n)) => PinCount::Counted(
+                            u32::try_from(n).map_err(|e| f.corrupt("pin_failures", e))?,
+                        ),
+                    })
+                },
+            )
+            .await?;
+        counted
+            .ok_or_else(|| StoreError::Database("counting a PIN evaluation returned no row".into()))
     }
 
     async fn ended_sign_ins(&self, ids: &[String], now: i64) -> Result<Vec<String>, StoreError> {

@@ -20,8 +20,8 @@ pub use limits::CounterIncrease;
 pub use registry::{RegistryBatches, RegistryChunk, RegistryImportError};
 pub(crate) use registry::{next_registry_batch, normalise_registry_batch, registry_record};
 pub use sign_ins::{
-    CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewLogin, Refusal,
-    SignInRequest,
+    CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, LoginStatus, NewLogin, PinCount,
+    Refusal, SignInRequest,
 };
 
 /// What a purge deletes: client-assertion ids expired before `now`; sign-ins that were

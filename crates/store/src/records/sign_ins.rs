@@ -93,6 +93,9 @@ pub struct LoginRecord {
     pub pin_evaluated: bool,
     /// SHA-256 of the approval whose signature was checked at the PIN evaluation.
     pub approval_digest: Option<Vec<u8>>,
+    /// The thumbprint of the device key that took the sign-in up (its first PIN
+    /// evaluation or its decision); no other device may act on it after.
+    pub device_thumbprint: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -155,3 +158,14 @@ pub enum CodeRedemption {
 
 /// What [`crate::SignInStore::login_and_device`] found.
 pub type LoginAndDevice = (Option<LoginRecord>, Option<(AccountRecord, DeviceRecord)>);
+
+/// What counting a PIN evaluation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinCount {
+    /// Counted: the account's failures now (before the proof is seen).
+    Counted(u32),
+    /// The PIN is locked: nothing counted.
+    Locked,
+    /// Another device took the sign-in up: nothing counted, nothing changed.
+    TakenByAnotherDevice,
+}

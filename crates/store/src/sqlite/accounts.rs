@@ -264,7 +264,7 @@ impl AccountStore for SqliteStore {
             let network_number = NetworkNumber::parse(&number)
                 .map_err(|e| StoreError::Corrupt(format!("accounts.network_number: {e}")))?;
             tx.prepare_cached(
-                "UPDATE accounts SET pin_key_id = ?2, pin_verifier = ?3 WHERE id = ?1",
+                "UPDATE accounts SET pin_key_id = ?2, pin_verifier = ?3, pin_failures = 0 WHERE id = ?1",
             )
             .map_err(enrol_error)?
             .execute(params![
@@ -388,6 +388,25 @@ impl AccountStore for SqliteStore {
     async fn reset_attempts(&self, account_id: i64, factor: Factor) -> Result<(), StoreError> {
         self.write(move |conn| reset_factor(conn, account_id, factor))
             .await
+    }
+
+    async fn replace_pin(
+        &self,
+        account_id: i64,
+        pin_key_id: &[u8],
+        pin_verifier: &str,
+    ) -> Result<bool, StoreError> {
+        let (pin_key_id, pin_verifier) = (pin_key_id.to_vec(), pin_verifier.to_owned());
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE accounts SET pin_key_id = ?2, pin_verifier = ?3, pin_failures = 0, face_failures = 0
+                 WHERE id = ?1 AND status = 'active'",
+                params![account_id, pin_key_id, pin_verifier],
+            )
+            .map(|n| n == 1)
+        })
+        .await
     }
 }
 

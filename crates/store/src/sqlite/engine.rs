@@ -42,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_rate_counters.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_sign_in_device.sql"),
+    ),
 ];
 
 /// One write for the writer thread: runs on the writer's connection inside the group's

@@ -11,11 +11,11 @@ use super::engine::{in_read_transaction, in_savepoint};
 use super::row::{Fields, execute, query_one};
 use super::{SqliteStore, db_error};
 use crate::columns::LOGIN_COLUMNS;
-use crate::records::PurgeCutoffs;
 use crate::records::{
     AccountRecord, CodeRedemption, LoginAndDevice, LoginOutcome, LoginRecord, NewLogin,
     RelyingParty, SignInRequest, claims_json,
 };
+use crate::records::{PinCount, PurgeCutoffs};
 use crate::{SignInStore, StoreError};
 
 /// A sign-in from [`LOGIN_COLUMNS`].
@@ -44,6 +44,7 @@ fn login_from(row: &Row<'_>) -> Result<LoginRecord, StoreError> {
         code_replayed_at: f.get("code_replayed_at")?,
         pin_evaluated: f.get("pin_evaluated")?,
         approval_digest: f.get("approval_digest")?,
+        device_thumbprint: f.get("device_thumbprint")?,
         created_at: f.get("created_at")?,
         expires_at: f.get("expires_at")?,
     })
@@ -197,10 +198,11 @@ impl SignInStore for SqliteStore {
     async fn finish_login(
         &self,
         id: &str,
+        device: &str,
         outcome: &LoginOutcome,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let (id, outcome) = (id.to_owned(), outcome.clone());
+        let (id, device, outcome) = (id.to_owned(), device.to_owned(), outcome.clone());
         // Encoded here, not on the writer thread every commit waits for.
         let released = match &outcome {
             LoginOutcome::Approved { claims, .. } => claims_json(claims),
@@ -218,10 +220,12 @@ impl SignInStore for SqliteStore {
                     let client_id: Option<String> = query_one(
                         conn,
                         "UPDATE login_transactions
-                         SET status = 'approved', account_id = ?3, level = ?4, claims = ?5, auth_time = ?6
+                         SET status = 'approved', account_id = ?3, level = ?4, claims = ?5, auth_time = ?6,
+                             device_thumbprint = ?7
                          WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2
+                           AND (device_thumbprint IS NULL OR device_thumbprint = ?7)
                          RETURNING client_id",
-                        params![id, now, account_id, level.as_str(), released, auth_time],
+                        params![id, now, account_id, level.as_str(), released, auth_time, device],
                         db_error,
                         |row| Fields::new(row, "login_transactions", "").get("client_id"),
                     )?;
@@ -236,9 +240,10 @@ impl SignInStore for SqliteStore {
                 })?,
                 LoginOutcome::Refused(refusal) => execute(
                     conn,
-                    "UPDATE login_transactions SET status = ?3
-                     WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2",
-                    params![id, now, refusal.status().as_str()],
+                    "UPDATE login_transactions SET status = ?3, device_thumbprint = ?4
+                     WHERE id = ?1 AND status = 'pending' AND +expires_at > ?2
+                       AND (device_thumbprint IS NULL OR device_thumbprint = ?4)",
+                    params![id, now, refusal.status().as_str(), device],
                 )?,
             };
             Ok(changed == 1)
@@ -337,12 +342,30 @@ impl SignInStore for SqliteStore {
         &self,
         account_id: i64,
         login_id: &str,
+        device: &str,
         limit: u32,
         approval_digest: &[u8],
-    ) -> Result<Option<u32>, StoreError> {
-        let (login_id, approval_digest) = (login_id.to_owned(), approval_digest.to_vec());
+    ) -> Result<PinCount, StoreError> {
+        let (login_id, device, approval_digest) = (
+            login_id.to_owned(),
+            device.to_owned(),
+            approval_digest.to_vec(),
+        );
         self.write(move |conn| {
             in_savepoint(conn, |conn| {
+                let taken_by: Option<Option<String>> = query_one(
+                    conn,
+                    "SELECT device_thumbprint FROM login_transactions WHERE id = ?1",
+                    params![login_id],
+                    db_error,
+                    |row| Fields::new(row, "login_transactions", "").get("device_thumbprint"),
+                )?;
+                if taken_by
+                    .flatten()
+                    .is_some_and(|taken_by| taken_by != device)
+                {
+                    return Ok(PinCount::TakenByAnotherDevice);
+                }
                 let count: Option<u32> = query_one(
                     conn,
                     "UPDATE accounts SET pin_failures = pin_failures + 1
@@ -351,15 +374,17 @@ impl SignInStore for SqliteStore {
                     db_error,
                     |row| Fields::new(row, "accounts", "").get("pin_failures"),
                 )?;
-                if count.is_some() {
-                    execute(
-                        conn,
-                        "UPDATE login_transactions SET pin_evaluated = 1, approval_digest = ?2
-                         WHERE id = ?1 AND status = 'pending'",
-                        params![login_id, approval_digest],
-                    )?;
-                }
-                Ok(count)
+                let Some(count) = count else {
+                    return Ok(PinCount::Locked);
+                };
+                execute(
+                    conn,
+                    "UPDATE login_transactions
+                     SET pin_evaluated = 1, approval_digest = ?2, device_thumbprint = ?3
+                     WHERE id = ?1 AND status = 'pending'",
+                    params![login_id, approval_digest, device],
+                )?;
+                Ok(PinCount::Counted(count))
             })
         })
         .await

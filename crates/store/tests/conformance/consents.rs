@@ -26,7 +26,7 @@ async fn consents_are_remembered_merged_and_revoked() {
                 let mut new = login(id, LoginStatus::Pending, None);
                 new.request.client_id = client.into();
                 assert!(store.insert_login(&new).await.unwrap());
-                assert!(store.finish_login(id, &outcome, at).await.unwrap());
+                assert!(store.finish_login(id, "d1", &outcome, at).await.unwrap());
             }
         };
         approve("s1", "c1", &[Claim::AgeOver18], 1_010).await;
@@ -84,7 +84,12 @@ async fn concurrent_approvals_never_lose_a_claim() {
                 let outcome = approved_l1(holder, released, 1_010);
                 tokio::spawn(async move {
                     assert!(store.insert_login(&new).await.unwrap());
-                    assert!(store.finish_login(&new.id, &outcome, 1_010).await.unwrap());
+                    assert!(
+                        store
+                            .finish_login(&new.id, "d1", &outcome, 1_010)
+                            .await
+                            .unwrap()
+                    );
                 })
             });
             crate::futures_join(approvals).await;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use cyberid_domain::{AssuranceLevel, Claim};
 use cyberid_store::{
-    CodeRedemption, Factor, LoginOutcome, LoginStatus, PurgeCutoffs, Refusal, SignInRequest,
+    CodeRedemption, Factor, LoginOutcome, LoginStatus, PinCount, PurgeCutoffs, Refusal,
+    SignInRequest,
 };
 
 use crate::{
@@ -35,12 +36,22 @@ async fn ended_sign_ins_are_found_among_many() {
         assert!(store.ended_sign_ins(&ids, 1_010).await.unwrap().is_empty());
         assert!(
             store
-                .finish_login("t1", &approved_l1(enrolled.account_id, &[], 1_010), 1_010)
+                .finish_login(
+                    "t1",
+                    "d1",
+                    &approved_l1(enrolled.account_id, &[], 1_010),
+                    1_010
+                )
                 .await
                 .unwrap()
         );
         let declined = LoginOutcome::Refused(Refusal::Declined);
-        assert!(store.finish_login("t3", &declined, 1_011).await.unwrap());
+        assert!(
+            store
+                .finish_login("t3", "d1", &declined, 1_011)
+                .await
+                .unwrap()
+        );
         let mut ended = store.ended_sign_ins(&ids, 1_011).await.unwrap();
         ended.sort();
         assert_eq!(ended, ["t1", "t3"], "{}", store.backend());
@@ -159,14 +170,29 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
                 .unwrap();
         }
         // Not after expiry; then exactly once.
-        assert!(!store.finish_login("t1", &approved, 1_300).await.unwrap());
+        assert!(
+            !store
+                .finish_login("t1", "d1", &approved, 1_300)
+                .await
+                .unwrap()
+        );
         let counts = store.account(enrolled.account_id).await.unwrap().unwrap();
         assert_eq!((counts.pin_failures, counts.face_failures), (1, 1));
-        assert!(store.finish_login("t1", &approved, 1_010).await.unwrap());
+        assert!(
+            store
+                .finish_login("t1", "d1", &approved, 1_010)
+                .await
+                .unwrap()
+        );
         let counts = store.account(enrolled.account_id).await.unwrap().unwrap();
         assert_eq!((counts.pin_failures, counts.face_failures), (0, 1));
         let declined = LoginOutcome::Refused(Refusal::Declined);
-        assert!(!store.finish_login("t1", &declined, 1_011).await.unwrap());
+        assert!(
+            !store
+                .finish_login("t1", "d1", &declined, 1_011)
+                .await
+                .unwrap()
+        );
         let record = store.login("t1").await.unwrap().unwrap();
         assert_eq!(record.status, LoginStatus::Approved);
         assert_eq!(record.claims, vec![Claim::AgeOver18]);
@@ -206,7 +232,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
                 .await
                 .unwrap();
             let outcome = approved_l1(enrolled.account_id, &claims, at);
-            assert!(store.finish_login(id, &outcome, at).await.unwrap());
+            assert!(store.finish_login(id, "d1", &outcome, at).await.unwrap());
             let consent = remembered(&*store, enrolled.account_id).await;
             assert_eq!(
                 (consent.claims, consent.granted_at),
@@ -216,7 +242,7 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
         }
         // A sign-in that was not pending any more remembers nothing.
         let late = approved_l1(enrolled.account_id, &[Claim::Name], 1_080);
-        assert!(!store.finish_login("t5", &late, 1_080).await.unwrap());
+        assert!(!store.finish_login("t5", "d1", &late, 1_080).await.unwrap());
         let consent = remembered(&*store, enrolled.account_id).await;
         assert!(!consent.claims.contains(&Claim::Name));
 
@@ -247,7 +273,12 @@ async fn a_sign_in_is_approved_once_and_its_code_redeemed_once() {
             .insert_login(&login("t2", LoginStatus::Pending, None))
             .await
             .unwrap();
-        assert!(store.finish_login("t2", &declined, 1_010).await.unwrap());
+        assert!(
+            store
+                .finish_login("t2", "d1", &declined, 1_010)
+                .await
+                .unwrap()
+        );
         let record = store.login("t2").await.unwrap().unwrap();
         assert_eq!(record.status, LoginStatus::Declined);
         assert!(matches!(
@@ -316,7 +347,12 @@ async fn the_one_statement_redemption_holds_every_condition() {
         // Not approved yet.
         assert!(redeem(right.0, right.1, right.2).await.is_none());
         let approved = approved_l1(enrolled.account_id, &[], 1_005);
-        assert!(store.finish_login("t1", &approved, 1_010).await.unwrap());
+        assert!(
+            store
+                .finish_login("t1", "d1", &approved, 1_010)
+                .await
+                .unwrap()
+        );
         // Another client, another redirect URI, another challenge: nothing changes.
         assert!(redeem("c2", right.1, right.2).await.is_none());
         assert!(
@@ -403,20 +439,20 @@ async fn assertions_are_single_use_and_expired_rows_are_purged() {
         let account = store.enrol(&account(1, 1, "d1")).await.unwrap().account_id;
         assert_eq!(
             store
-                .count_pin_evaluation(account, "old", 5, b"digest")
+                .count_pin_evaluation(account, "old", "d1", 5, b"digest")
                 .await
                 .unwrap(),
-            Some(1)
+            PinCount::Counted(1)
         );
         let marked = store.login("old").await.unwrap().unwrap();
         assert!(marked.pin_evaluated);
         assert_eq!(marked.approval_digest.as_deref(), Some(&b"digest"[..]));
         assert_eq!(
             store
-                .count_pin_evaluation(account, "old", 1, b"d")
+                .count_pin_evaluation(account, "old", "d1", 1, b"d")
                 .await
                 .unwrap(),
-            None,
+            PinCount::Locked,
             "locked at the limit"
         );
         // An evaluation that was not counted does not mark the sign-in either.
@@ -496,6 +532,7 @@ async fn unfinished_sign_ins_are_purged_before_approved_ones() {
             store
                 .finish_login(
                     "declined",
+                    "d1",
                     &LoginOutcome::Refused(Refusal::Declined),
                     decided_at
                 )
@@ -506,6 +543,7 @@ async fn unfinished_sign_ins_are_purged_before_approved_ones() {
             store
                 .finish_login(
                     "approved",
+                    "d1",
                     &approved_l1(account, &[], decided_at),
                     decided_at
                 )
@@ -575,7 +613,12 @@ async fn every_field_of_a_sign_in_request_round_trips() {
                 "{backend}: login_and_device"
             );
             let approved = approved_l1(enrolled.account_id, &sent.claims, 1_010);
-            assert!(store.finish_login(id, &approved, 1_010).await.unwrap());
+            assert!(
+                store
+                    .finish_login(id, "d1", &approved, 1_010)
+                    .await
+                    .unwrap()
+            );
             let (redeemed, _) = store
                 .redeem_code_if(id, "c1", &sent.redirect_uri, &sent.code_challenge, 1_020)
                 .await
@@ -649,6 +692,105 @@ async fn unknown_values_in_a_sign_in_are_corrupt_data_naming_their_column() {
             store.login("t1").await,
             "login_transactions.status",
             backend,
+        );
+    })
+    .await;
+}
+
+/// The first device to act on a sign-in takes it up: another device's PIN evaluation counts
+/// nothing and changes nothing, and its decision does not end the sign-in; the holder's
+/// device goes on. Two devices deciding at once: exactly one wins.
+#[tokio::test]
+async fn a_sign_in_is_the_first_device_s() {
+    for_each_backend(|store| async move {
+        store
+            .insert_relying_party(&relying_party("c1"))
+            .await
+            .unwrap();
+        let holder = store
+            .enrol(&account(1, 1, "holder"))
+            .await
+            .unwrap()
+            .account_id;
+        let other = store
+            .enrol(&account(2, 2, "other"))
+            .await
+            .unwrap()
+            .account_id;
+        assert!(
+            store
+                .insert_login(&login("s1", LoginStatus::Pending, None))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .count_pin_evaluation(holder, "s1", "holder", 5, b"a")
+                .await
+                .unwrap(),
+            PinCount::Counted(1)
+        );
+        let taken = store.login("s1").await.unwrap().unwrap();
+        assert_eq!(taken.device_thumbprint.as_deref(), Some("holder"));
+        assert_eq!(
+            store
+                .count_pin_evaluation(other, "s1", "other", 5, b"b")
+                .await
+                .unwrap(),
+            PinCount::TakenByAnotherDevice
+        );
+        let declined = LoginOutcome::Refused(Refusal::Declined);
+        assert!(
+            !store
+                .finish_login("s1", "other", &declined, 1_010)
+                .await
+                .unwrap()
+        );
+        let after = store.login("s1").await.unwrap().unwrap();
+        assert_eq!(after.status, LoginStatus::Pending);
+        assert_eq!(
+            after.approval_digest.as_deref(),
+            Some(&b"a"[..]),
+            "unchanged"
+        );
+        let other_account = store.account(other).await.unwrap().unwrap();
+        assert_eq!(
+            other_account.pin_failures, 0,
+            "nothing counted for the other device"
+        );
+        assert_eq!(
+            store
+                .count_pin_evaluation(holder, "s1", "holder", 5, b"c")
+                .await
+                .unwrap(),
+            PinCount::Counted(2)
+        );
+        assert!(
+            store
+                .finish_login("s1", "holder", &approved_l1(holder, &[], 1_010), 1_010)
+                .await
+                .unwrap()
+        );
+
+        // Two devices decide a fresh sign-in at the same moment: one wins.
+        assert!(
+            store
+                .insert_login(&login("s2", LoginStatus::Pending, None))
+                .await
+                .unwrap()
+        );
+        let approved = approved_l1(holder, &[], 1_010);
+        let (a, b) = tokio::join!(
+            store.finish_login("s2", "holder", &approved, 1_010),
+            store.finish_login("s2", "other", &declined, 1_010),
+        );
+        assert_eq!(u8::from(a.unwrap()) + u8::from(b.unwrap()), 1);
+        let decided = store.login("s2").await.unwrap().unwrap();
+        let winner = decided.device_thumbprint.unwrap();
+        assert_eq!(
+            decided.status == LoginStatus::Approved,
+            winner == "holder",
+            "the sign-in records the device that decided it"
         );
     })
     .await;

@@ -190,7 +190,7 @@ async fn migration_7_converts_sign_ins_in_flight() {
         let outcome = approved_l1(holder, &[Claim::AgeOver18, Claim::Name], 1_030);
         assert!(
             store
-                .finish_login("pending", &outcome, 1_030)
+                .finish_login("pending", "d1", &outcome, 1_030)
                 .await
                 .unwrap()
         );
