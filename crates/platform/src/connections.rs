@@ -10,6 +10,9 @@
 //! - The body timeout (`server.body_timeout_seconds`) bounds the whole of a declared body,
 //!   from when the node starts reading it: a client that stops sending it, or sends it a
 //!   byte at a time, is refused and the connection closed.
+//! - The send timeout (`server.send_timeout_seconds`) runs while an answer waits for the
+//!   client to take more of it: a client that asks and never reads is closed instead of
+//!   holding its answers in the node's memory and its connection for good.
 //! - At most `server.max_connections` connections are served at once; further clients wait
 //!   in the listen queue until a connection ends (they are not refused).
 //!
@@ -31,6 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Sleep;
+use tokio_io_timeout::TimeoutWriter;
 use tower_service::Service;
 
 use crate::guards;
@@ -40,6 +44,7 @@ use crate::guards;
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub body_timeout: Duration,
+    pub send_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -98,10 +103,14 @@ pub async fn serve(
                     Ok::<_, std::convert::Infallible>(response)
                 }
             });
+            // hyper times out neither a write nor a flush: a client that stops reading
+            // would hold the connection, and its answers, for good.
+            let mut stream = TimeoutWriter::new(stream);
+            stream.set_timeout(Some(limits.send_timeout));
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(Box::pin(stream)), service);
             tokio::pin!(connection);
             let served = tokio::select! {
                 served = connection.as_mut() => served,

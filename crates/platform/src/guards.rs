@@ -1,12 +1,12 @@
-//! What every request and response of the public listener passes through: a bound on the
+//! What every request and response of the node's listeners passes through: a bound on the
 //! URI and the head, answered in the platform's format, refusals that the HTTP layer
 //! (axum's extractors) wrote as plain text rewritten in that format, and the security
 //! headers every answer carries.
 //!
 //! The platform's format is the JSON error on the API and a page on the routes a browser
-//! opens (`/authorize`, `/login/{id}`). Requests past hyper's own hard limits (a URI over 64 KiB,
-//! a head over its buffer) are refused by hyper itself, with an empty body, before any of
-//! this runs.
+//! opens (`/authorize`, `/login/{id}`). Requests past hyper's own hard limits (a URI over
+//! 64 KiB, a head over its buffer, more than 100 header fields, a head that does not parse)
+//! are refused by hyper itself, with an empty body, before any of this runs.
 
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -93,6 +93,12 @@ pub const SETTINGS: &[Setting] = &[
          the request is refused and the connection closed.",
     ),
     setting(
+        "server.send_timeout_seconds",
+        "CYBERID_SERVER_SEND_TIMEOUT_SECONDS",
+        "How long an answer may wait for the client to take any more of it (a client that \
+         asks and does not read); then the connection is closed.",
+    ),
+    setting(
         "server.max_connections",
         "CYBERID_SERVER_MAX_CONNECTIONS",
         "Connections served at once by this node; further clients wait in the listen queue \

@@ -1,5 +1,6 @@
-//! Slow and idle clients are closed while the node keeps answering, and a login page's
-//! held status request is not; beyond the connection cap clients wait; every answer carries `nosniff`, and every answer with personal data,
+//! Slow and idle clients, and clients that take no answers, are closed while the node keeps
+//! answering, and a login page's held status request is not; beyond the connection cap
+//! clients wait; every answer carries `nosniff`, and every answer with personal data,
 //! credentials or tokens `no-store`; oversized requests are refused in the platform's format.
 
 use std::time::{Duration, Instant};
@@ -152,6 +153,37 @@ async fn slow_and_idle_clients_are_closed_and_the_node_keeps_answering() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+}
+
+/// A client that sends requests and never reads the answers: once an answer has waited
+/// the send timeout for the client to take more of it, the node closes the connection, and
+/// the client's writes fail. (Only the send timeout can end it: the node is never waiting
+/// for a request's head, and that timeout is an hour here.)
+#[tokio::test]
+async fn a_client_that_takes_no_answers_is_closed() {
+    let mut h = start(false, |s: &mut Settings| {
+        s.server.send_timeout_seconds = 1;
+        s.server.header_read_timeout_seconds = 3_600;
+    })
+    .await;
+    h.http = unpooled();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address(&h).parse().unwrap()).await.unwrap();
+    let (_unread, mut writer) = stream.into_split();
+    let requests = b"GET /jwks.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1_000);
+    let writing = tokio::spawn(async move { while writer.write_all(&requests).await.is_ok() {} });
+    let health = h
+        .http
+        .get(format!("{}/healthz", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    tokio::time::timeout(DEADLINE, writing)
+        .await
+        .expect("the node kept serving a client that takes no answers")
+        .unwrap();
 }
 
 /// A login page's status request is held by the node while it waits for the decision:
