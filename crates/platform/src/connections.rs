@@ -7,8 +7,12 @@
 //!   for a request's head: from the connection's start, and again after each response, so
 //!   it is also the keep-alive idle timeout. A connection that sends nothing, half a header,
 //!   or stays idle between requests, is closed when it runs out.
-//! - The body timeout (`server.body_timeout_seconds`) runs while a declared body is awaited,
-//!   restarting with each piece that arrives.
+//! - The body timeout (`server.body_timeout_seconds`) bounds the whole of a declared body,
+//!   from when the node starts reading it: a client that stops sending it, or sends it a
+//!   byte at a time, is refused and the connection closed.
+//! - The send timeout (`server.send_timeout_seconds`) runs while an answer waits for the
+//!   client to take more of it: a client that asks and never reads is closed instead of
+//!   holding its answers in the node's memory and its connection for good.
 //! - At most `server.max_connections` connections are served at once; further clients wait
 //!   in the listen queue until a connection ends (they are not refused).
 //!
@@ -16,17 +20,21 @@
 //! here applies while a response is being prepared.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tower_http::timeout::TimeoutBody;
+use tokio::time::Sleep;
+use tokio_io_timeout::TimeoutWriter;
 use tower_service::Service;
 
 use crate::guards;
@@ -36,6 +44,7 @@ use crate::guards;
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub body_timeout: Duration,
+    pub send_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -94,10 +103,14 @@ pub async fn serve(
                     Ok::<_, std::convert::Infallible>(response)
                 }
             });
+            // hyper times out neither a write nor a flush: a client that stops reading
+            // would hold the connection, and its answers, for good.
+            let mut stream = TimeoutWriter::new(stream);
+            stream.set_timeout(Some(limits.send_timeout));
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(Box::pin(stream)), service);
             tokio::pin!(connection);
             let served = tokio::select! {
                 served = connection.as_mut() => served,
@@ -129,7 +142,7 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
 }
 
 /// The request as handlers take it: the peer's address (`ConnectInfo`, for the rate
-/// limits) and a body that times out when the client stops sending it.
+/// limits) and a body that must arrive within the body timeout.
 fn with_peer_and_body_timeout(
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
@@ -139,6 +152,72 @@ fn with_peer_and_body_timeout(
     parts.extensions.insert(ConnectInfo(peer));
     axum::extract::Request::from_parts(
         parts,
-        Body::new(TimeoutBody::new(limits.body_timeout, body)),
+        Body::new(BodyWithDeadline {
+            body,
+            limit: limits.body_timeout,
+            deadline: None,
+        }),
     )
+}
+
+/// A request body that must arrive whole within `limit` of when it is first read.
+///
+/// Written here because tower-http's `TimeoutBody` restarts its timer with every piece of
+/// the body, so a client that sends a byte every few seconds would hold its connection
+/// for hours; no maintained crate bounds the body as a whole.
+struct BodyWithDeadline {
+    body: Incoming,
+    limit: Duration,
+    /// Set at the first read: a handler that reads no body never starts a timer.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+/// The error a body past its deadline ends with; extractors report it as a refusal.
+#[derive(Debug)]
+struct BodyTooSlow(Duration);
+
+impl std::fmt::Display for BodyTooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {} s",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyTooSlow {}
+
+impl http_body::Body for BodyWithDeadline {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let limit = this.limit;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                Poll::Ready(frame.map(|frame| frame.map_err(|e| Box::new(e) as Self::Error)))
+            }
+            Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                Poll::Ready(Some(Err(Box::new(BodyTooSlow(limit)))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    // The declared length, so that a body declared too large is refused before it is read.
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -1,12 +1,12 @@
-//! What every request and response of the public listener passes through: a bound on the
+//! What every request and response of the node's listeners passes through: a bound on the
 //! URI and the head, answered in the platform's format, refusals that the HTTP layer
 //! (axum's extractors) wrote as plain text rewritten in that format, and the security
 //! headers every answer carries.
 //!
 //! The platform's format is the JSON error on the API and a page on the routes a browser
-//! opens (`/authorize`, `/login/…`). Requests past hyper's own hard limits (a URI over 64 KiB,
-//! a head over its buffer) are refused by hyper itself, with an empty body, before any of
-//! this runs.
+//! opens (`/authorize`, `/login/{id}`). Requests past hyper's own hard limits (a URI over
+//! 64 KiB, a head over its buffer, more than 100 header fields, a head that does not parse)
+//! are refused by hyper itself, with an empty body, before any of this runs.
 
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -39,9 +39,13 @@ where
     with_security_headers(in_platform_format(response, browser).await)
 }
 
-/// Routes a browser opens: refusals there are pages.
+/// Routes a browser opens: refusals there are pages. (The login page's status request,
+/// `/login/{id}/status`, is its script's and answers JSON.)
 fn opened_by_browsers(path: &str) -> bool {
-    path == "/authorize" || path.starts_with("/login/")
+    path == "/authorize"
+        || path
+            .strip_prefix("/login/")
+            .is_some_and(|id| !id.contains('/'))
 }
 
 fn oversized<B>(request: &Request<B>, browser: bool) -> Option<Response> {
@@ -149,6 +153,15 @@ mod tests {
             cached.headers()[header::CACHE_CONTROL],
             "public, max-age=60"
         );
+    }
+
+    #[test]
+    fn browsers_open_the_authorization_endpoint_and_login_pages_only() {
+        assert!(opened_by_browsers("/authorize"));
+        assert!(opened_by_browsers("/login/abc"));
+        assert!(!opened_by_browsers("/login/abc/status"));
+        assert!(!opened_by_browsers("/api/v1/logins/abc"));
+        assert!(!opened_by_browsers("/authorize/x"));
     }
 
     #[tokio::test]

@@ -93,15 +93,15 @@ impl Bound {
         tracing::info!(address = %address, issuer = %platform.issuer, store = platform.store.backend(), "platform listening");
         let purging = tokio::spawn(purge_periodically(platform.clone()));
         let syncing = tokio::spawn(sync_limits_periodically(platform.clone()));
+        let limits = platform.settings.server.connection_limits();
         let exporting = metrics.map(|(listener, handle)| {
             if let Some(metrics_address) = metrics_address {
                 tracing::info!(address = %metrics_address, "metrics listening");
             }
-            tokio::spawn(serve_metrics(listener, handle))
+            tokio::spawn(serve_metrics(listener, handle, limits))
         });
         let stopping = platform.clone();
         let node = platform.clone();
-        let limits = platform.settings.server.connection_limits();
         connections::serve(listener, router(platform), limits, async move {
             shutdown.await;
             // Login pages waiting for a decision answer now instead of holding the shutdown.
@@ -176,16 +176,22 @@ async fn purge_counters(platform: &Platform, now: i64) -> Result<u64, StoreError
 }
 
 /// `GET /metrics` on the metrics listener, and the recorder's upkeep (histograms drained
-/// every few seconds, so that they do not grow between scrapes).
-async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle) {
+/// every few seconds, so that they do not grow between scrapes). Its connections are
+/// bounded as the public listener's are: a slow client there must not hold the node's
+/// files either.
+async fn serve_metrics(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    limits: connections::ConnectionLimits,
+) {
     let upkeep = handle.clone();
-    let upkeeping = tokio::spawn(async move {
+    let upkeeping = async move {
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             ticks.tick().await;
             upkeep.run_upkeep();
         }
-    });
+    };
     let router = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -201,10 +207,12 @@ async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle) {
             }
         }),
     );
-    if let Err(e) = axum::serve(listener, router).await {
-        tracing::warn!(error = %e, "the metrics listener stopped");
-    }
-    upkeeping.abort();
+    // Both run until the node stops and aborts this task, ending both (a spawned upkeep
+    // would outlive the node).
+    tokio::join!(
+        upkeeping,
+        connections::serve(listener, router, limits, std::future::pending())
+    );
 }
 
 /// Adds this node's rate-limit counts to the store's every `limits.sync_interval_ms`.

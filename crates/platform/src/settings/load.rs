@@ -105,6 +105,12 @@ impl Settings {
             1,
             3_600,
         )?;
+        within(
+            "server.send_timeout_seconds",
+            server.send_timeout_seconds,
+            1,
+            3_600,
+        )?;
         at_least("server.max_connections", server.max_connections, 1)?;
         if store.data.as_os_str().is_empty() {
             return Err(out_of_range("store.data", "must name a directory"));
@@ -617,6 +623,7 @@ mod tests {
             ("CYBERID_SERVER_HEADER_READ_TIMEOUT_SECONDS", "60"),
             ("CYBERID_SERVER_BODY_TIMEOUT_SECONDS", "61"),
             ("CYBERID_SERVER_MAX_CONNECTIONS", "62"),
+            ("CYBERID_SERVER_SEND_TIMEOUT_SECONDS", "63"),
         ];
         assert_eq!(vars.len(), SETTINGS.len(), "one variable per setting");
         let s = Settings::load(None, env(&vars), &Overrides::default()).unwrap();
@@ -626,6 +633,7 @@ mod tests {
                 issuer: Some("https://id.example/base".into()),
                 header_read_timeout_seconds: 60,
                 body_timeout_seconds: 61,
+                send_timeout_seconds: 63,
                 max_connections: 62,
             },
             store: StoreSettings {

@@ -31,6 +31,7 @@ pub struct ServerSettings {
     pub issuer: Option<String>,
     pub header_read_timeout_seconds: u64,
     pub body_timeout_seconds: u64,
+    pub send_timeout_seconds: u64,
     pub max_connections: usize,
 }
 
@@ -41,6 +42,7 @@ impl Default for ServerSettings {
             issuer: None,
             header_read_timeout_seconds: 10,
             body_timeout_seconds: 20,
+            send_timeout_seconds: 20,
             max_connections: 50_000,
         }
     }
@@ -51,6 +53,7 @@ impl ServerSettings {
         crate::connections::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_seconds),
             body_timeout: std::time::Duration::from_secs(self.body_timeout_seconds),
+            send_timeout: std::time::Duration::from_secs(self.send_timeout_seconds),
             max_connections: self.max_connections,
         }
     }

@@ -88,8 +88,15 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "server.body_timeout_seconds",
         "CYBERID_SERVER_BODY_TIMEOUT_SECONDS",
-        "How long a request's declared body may go without a byte arriving; then the request \
-         is refused and the connection closed.",
+        "How long a request's declared body may take to arrive in full, counted from when \
+         the node starts reading it (so a body sent a byte at a time is cut off too); then \
+         the request is refused and the connection closed.",
+    ),
+    setting(
+        "server.send_timeout_seconds",
+        "CYBERID_SERVER_SEND_TIMEOUT_SECONDS",
+        "How long an answer may wait for the client to take any more of it (a client that \
+         asks and does not read); then the connection is closed.",
     ),
     setting(
         "server.max_connections",

@@ -1,18 +1,19 @@
-//! Slow and idle clients are closed while the node keeps answering; beyond the connection
-//! cap clients wait; every answer carries `nosniff`, and every answer with personal data,
+//! Slow and idle clients, and clients that take no answers, are closed while the node keeps
+//! answering, and a login page's held status request is not; beyond the connection cap
+//! clients wait; every answer carries `nosniff`, and every answer with personal data,
 //! credentials or tokens `no-store`; oversized requests are refused in the platform's format.
 
 use std::time::{Duration, Instant};
 
 use cyberid_platform::Settings;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::{Harness, on_each_backend, start};
-use crate::support::browser::{begin, browser};
+use crate::support::browser::{begin, browser, status_of, until_waiting, wait_long};
 use crate::support::client::{registered_client, registration};
-use crate::support::wallet::{Decide, proof};
+use crate::support::wallet::{Decide, decide, details, proof};
 use crate::support::{adult, sign_in};
 
 /// Generous: the verdict is whether the server closes, not how fast this machine is.
@@ -24,14 +25,28 @@ fn address(h: &Harness) -> String {
 
 /// A connection that has sent `sent` and then nothing more.
 async fn holding(h: &Harness, sent: &[u8]) -> TcpStream {
-    let mut stream = TcpStream::connect(address(h)).await.unwrap();
+    connected(&address(h), sent).await
+}
+
+async fn connected(address: &str, sent: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(sent).await.unwrap();
     stream
 }
 
+/// A client that opens a new connection for every request. The node closes idle
+/// connections within a second in these tests, and a pooled one reused at the moment the
+/// node closes it would fail the request: a race of the test's, not the node's.
+fn unpooled() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 /// Reads until the server closes the connection; panics if it does not within
 /// [`DEADLINE`]. What the server said before closing.
-async fn closed_by_server(mut stream: TcpStream) -> String {
+async fn closed_by_server(mut stream: impl AsyncRead + Unpin) -> String {
     let mut answer = Vec::new();
     let read = tokio::time::timeout(DEADLINE, async {
         let mut buffer = [0u8; 4096];
@@ -49,11 +64,13 @@ async fn closed_by_server(mut stream: TcpStream) -> String {
 
 #[tokio::test]
 async fn slow_and_idle_clients_are_closed_and_the_node_keeps_answering() {
-    let h = start(false, |s: &mut Settings| {
+    let mut h = start(false, |s: &mut Settings| {
         s.server.header_read_timeout_seconds = 1;
         s.server.body_timeout_seconds = 1;
+        s.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
+    h.http = unpooled();
     let mut held = Vec::new();
     for _ in 0..20 {
         held.push(("nothing", holding(&h, b"").await));
@@ -76,6 +93,33 @@ async fn slow_and_idle_clients_are_closed_and_the_node_keeps_answering() {
     let n = idle.read(&mut first).await.unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
     held.push(("idle after a request", idle));
+    // The metrics listener bounds its connections too.
+    let metrics = h
+        .metrics_url
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("http://");
+    held.push((
+        "nothing, at the metrics listener",
+        connected(metrics, b"").await,
+    ));
+    // A body sent a byte every 100 ms, far sooner than the body timeout each time, but
+    // never whole: the timeout bounds the body, not the wait for each byte.
+    let (dripped, mut dripping) = holding(
+        &h,
+        b"POST /api/v1/enrolments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{",
+    )
+    .await
+    .into_split();
+    let drip = tokio::spawn(async move {
+        let started = Instant::now();
+        while started.elapsed() < 2 * DEADLINE {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if dripping.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
 
     // While they are held, the node answers.
     let health = h
@@ -97,6 +141,10 @@ async fn slow_and_idle_clients_are_closed_and_the_node_keeps_answering() {
             );
         }
     }
+    // (The answer may be lost to the reset that bytes sent after the close provoke.)
+    let said = closed_by_server(dripped).await;
+    assert!(said.is_empty() || said.contains("did not arrive"), "{said}");
+    drip.abort();
     assert!(started.elapsed() < DEADLINE);
     let health = h
         .http
@@ -105,6 +153,65 @@ async fn slow_and_idle_clients_are_closed_and_the_node_keeps_answering() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+}
+
+/// A client that sends requests and never reads the answers: once an answer has waited
+/// the send timeout for the client to take more of it, the node closes the connection, and
+/// the client's writes fail. (Only the send timeout can end it: the node is never waiting
+/// for a request's head, and that timeout is an hour here.)
+#[tokio::test]
+async fn a_client_that_takes_no_answers_is_closed() {
+    let mut h = start(false, |s: &mut Settings| {
+        s.server.send_timeout_seconds = 1;
+        s.server.header_read_timeout_seconds = 3_600;
+    })
+    .await;
+    h.http = unpooled();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address(&h).parse().unwrap()).await.unwrap();
+    let (_unread, mut writer) = stream.into_split();
+    let requests = b"GET /jwks.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1_000);
+    let writing = tokio::spawn(async move { while writer.write_all(&requests).await.is_ok() {} });
+    let health = h
+        .http
+        .get(format!("{}/healthz", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    tokio::time::timeout(DEADLINE, writing)
+        .await
+        .expect("the node kept serving a client that takes no answers")
+        .unwrap();
+}
+
+/// A login page's status request is held by the node while it waits for the decision:
+/// that wait is the server's, and the timeouts for slow clients do not cut it.
+#[tokio::test]
+async fn a_held_status_request_outlives_the_client_timeouts() {
+    let mut h = start(false, |s: &mut Settings| {
+        s.server.header_read_timeout_seconds = 1;
+        s.server.body_timeout_seconds = 1;
+        wait_long(s);
+    })
+    .await;
+    h.http = unpooled();
+    let shop = registered_client(&h, registration(&[])).await;
+    let key = h.enrol(&adult(&h, 17)).await;
+    let flow = begin(&h, &h.url, &shop, &[]).await;
+    let held = tokio::spawn(status_of(format!(
+        "{}/login/{}/status?wait=1",
+        h.url, flow.id
+    )));
+    until_waiting(&h, &flow.id, 1).await;
+    // Three times either timeout: had one cut the request, it would wait no longer.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(h.platform.waiting_for_decision(&flow.id), 1);
+    let details = details(&h, &h.url, &flow.id).await;
+    let (_, body) = decide(&h, &h.url, &key, &details, Decide::default()).await;
+    assert_eq!(body["status"], "approved");
+    assert_eq!(held.await.unwrap(), "done");
 }
 
 /// With every slot taken, a new client waits until a connection ends: its answer can only
@@ -323,6 +430,20 @@ async fn oversized_requests_are_refused_in_the_platform_format() {
         .await
         .unwrap();
     assert!(page(response, 414).await.contains("too large"));
+    let response = browser()
+        .get(format!("{}/login/some-id?{long}", h.url))
+        .send()
+        .await
+        .unwrap();
+    page(response, 414).await;
+    // The login page's status request is its script's: JSON.
+    let response = h
+        .http
+        .get(format!("{}/login/some-id/status?{long}", h.url))
+        .send()
+        .await
+        .unwrap();
+    json_error(response, 414).await;
     // 431.
     let response = h
         .http
