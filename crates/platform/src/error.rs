@@ -105,8 +105,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How soon a caller may try again while the database cannot be reached: an outage's
+/// length is unknown, and a node recovers on the first store call that succeeds.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 1;
+
 impl From<cyberid_store::StoreError> for ApiError {
     fn from(error: cyberid_store::StoreError) -> Self {
-        Self::internal("store", error)
+        match error {
+            // Not a fault of this request, and one per request while it lasts: the store's
+            // error counter, `/readyz` and the background loops' warnings report it.
+            cyberid_store::StoreError::Unavailable(cause) => {
+                tracing::debug!(%cause, "store unavailable");
+                Self::unavailable()
+            }
+            error => Self::internal("store", error),
+        }
+    }
+}
+
+impl ApiError {
+    /// `503 temporarily_unavailable` with `Retry-After`: the database cannot be reached.
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the platform cannot reach its database at the moment; try again shortly",
+        )
+        .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECONDS)
     }
 }

@@ -1,9 +1,13 @@
-//! Published keys and metadata.
+//! Published keys and metadata, and the node's health and readiness.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use cyberid_store::StoreError;
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
 use crate::platform::Platform;
 
 fn jwk_set(platform: &Platform) -> Value {
@@ -35,12 +39,24 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the store answers.
-pub async fn readyz(
-    State(platform): State<Platform>,
-) -> Result<Json<Value>, crate::error::ApiError> {
-    platform.store.ping().await?;
-    Ok(Json(
-        json!({ "status": "ready", "store": platform.store.backend() }),
-    ))
+/// `GET /readyz`: the store answers within `store.ready_timeout_ms`. Otherwise `503
+/// temporarily_unavailable`, so that a load balancer sends requests elsewhere until it does
+/// (the node itself keeps serving and recovers on its own).
+pub async fn readyz(State(platform): State<Platform>) -> Result<Json<Value>, ApiError> {
+    let limit = Duration::from_millis(platform.settings.store.ready_timeout_ms);
+    match tokio::time::timeout(limit, platform.store.ping()).await {
+        Ok(Ok(())) => Ok(Json(
+            json!({ "status": "ready", "store": platform.store.backend() }),
+        )),
+        Ok(Err(StoreError::Unavailable(cause))) => {
+            tracing::debug!(%cause, "not ready: the store is unavailable");
+            Err(ApiError::unavailable())
+        }
+        // The store answered, but with an error a retry will not mend: worth a warning.
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "not ready: the store failed");
+            Err(ApiError::unavailable())
+        }
+        Err(_) => Err(ApiError::unavailable()),
+    }
 }

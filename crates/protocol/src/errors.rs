@@ -100,6 +100,8 @@ error_codes! {
         "The access token is unknown, expired or revoked (a replayed code revokes it), the client is suspended, or the holder's account is no longer active.";
     ServerError = "server_error", Some(500), Any,
         "The platform could not complete the request; nothing the caller did. Try again later.";
+    TemporarilyUnavailable = "temporarily_unavailable", Some(503), Any,
+        "The platform cannot reach its database at the moment (it is stopped, unreachable, or did not answer within `store.operation_timeout_ms`); nothing the caller did. A write may or may not have been made: try again after `Retry-After` seconds (an enrolment retried from the same device receives its credential). From /authorize, once the client is known, it is sent back in the redirect (RFC 6749).";
     TooManyRequests = "too_many_requests", Some(429), Any,
         "A rate limit was reached (docs/limits.md names each): the request was not served and changed nothing. `Retry-After` says in how many seconds to try again.";
     // The platform's own API.

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 #[cfg(feature = "failpoints")]
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// SQL assembled from the column lists once, on first use: `format!` on every call would
 /// allocate and format on each store call of a sign-in. Only for text that depends on
@@ -61,6 +62,31 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// The database cannot be reached or did not answer in time: nothing is wrong with
+    /// the request, and it may succeed when repeated.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How long the PostgreSQL store waits for its database before giving up with
+/// [`StoreError::Unavailable`], so that an unreachable database never holds a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening one connection: TCP, startup and authentication.
+    pub connect: Duration,
+    /// One call of the contract (a statement or a transaction), waiting for a pooled
+    /// connection included. Bulk work (registry import, bulk enrolment, migrations) is
+    /// not bounded by it.
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(2),
+            operation: Duration::from_secs(2),
+        }
+    }
 }
 
 /// Where the store lives. `Debug` leaves the PostgreSQL URL out: it may carry a password.
@@ -72,7 +98,11 @@ pub enum StoreLocation {
         durability: Durability,
     },
     /// A PostgreSQL URL, e.g. `postgres://user@host/db`; `options=-csearch_path=...` selects a schema.
-    Postgres { url: String, pool_size: usize },
+    Postgres {
+        url: String,
+        pool_size: usize,
+        timeouts: Timeouts,
+    },
 }
 
 impl std::fmt::Debug for StoreLocation {
@@ -86,10 +116,15 @@ impl std::fmt::Debug for StoreLocation {
                 .field("data_dir", data_dir)
                 .field("durability", durability)
                 .finish(),
-            Self::Postgres { pool_size, .. } => f
+            Self::Postgres {
+                pool_size,
+                timeouts,
+                ..
+            } => f
                 .debug_struct("Postgres")
                 .field("url", &"<redacted>")
                 .field("pool_size", pool_size)
+                .field("timeouts", timeouts)
                 .finish(),
         }
     }
@@ -114,8 +149,12 @@ pub async fn open(location: &StoreLocation) -> Result<Arc<dyn Store>, StoreError
         } => Ok(Arc::new(
             sqlite::SqliteStore::open(data_dir, *durability).await?,
         )),
-        StoreLocation::Postgres { url, pool_size } => Ok(Arc::new(
-            postgres::PostgresStore::connect(url, *pool_size).await?,
+        StoreLocation::Postgres {
+            url,
+            pool_size,
+            timeouts,
+        } => Ok(Arc::new(
+            postgres::PostgresStore::connect(url, *pool_size, *timeouts).await?,
         )),
     }
 }
@@ -148,6 +187,7 @@ mod tests {
         let location = StoreLocation::Postgres {
             url: "postgres://app:s3cret@db.example/cyberid".into(),
             pool_size: 4,
+            timeouts: super::Timeouts::default(),
         };
         let shown = format!("{location:?}");
         assert!(

@@ -1,46 +1,40 @@
 //! `cyberid bench login` and `cyberid bench token`: sign-ins driven exactly as a relying
-//! party and a wallet drive them, over keep-alive HTTP/1.1 on 127.0.0.1.
+//! party and a wallet drive them (their steps in `sign_in`), timed, over keep-alive
+//! HTTP/1.1 on 127.0.0.1.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use cyberid_crypto::jose::{SigningKey, UnverifiedJws, VerifyingKey};
-use cyberid_crypto::pin::{self, Pin};
-use cyberid_crypto::{b64, random, sha256};
+use cyberid_crypto::pin::Pin;
 use cyberid_domain::{ClientAuthMethod, MIN_SELF_ENROLMENT_AGE, age_on};
 use cyberid_platform::keys::PlatformKeys;
 use cyberid_platform::rp::{Registration, register};
-use cyberid_protocol::{
-    Decision, DecisionResponse, DecisionStatus, ErrorCode, LoginDetails, PinResponse,
-};
+use cyberid_protocol::ErrorCode;
 use cyberid_registry::face::live_sample;
 use cyberid_registry::file::open_registry_file;
 use cyberid_wallet::{EnrolmentInput, PlatformClient, WalletError};
 use serde_json::{Value, json};
 
 use super::measure::{Measured, process_cpu_seconds, report, require_local};
+use super::sign_in::{
+    BenchWallet, Context, Level, Minted, REDIRECT_URI, approve, back_to_client, exchange, failure,
+};
 use crate::output::{CliResult, Failure, print_json};
 use crate::store_args::StoreArgs;
 
 const PIN: &str = "135790";
-const REDIRECT_URI: &str = "http://127.0.0.1/bench-callback";
+/// People of the registry file looked at per wallet to enrol (some may be enrolled already).
+pub(super) const CANDIDATES_PER_WALLET: usize = 50;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Login,
     Token,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    #[value(name = "1")]
-    L1,
-    #[value(name = "2")]
-    L2,
 }
 
 #[derive(Args)]
@@ -78,28 +72,6 @@ pub struct LoginArgs {
     hold_ms: u32,
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-/// One enrolled holder, as its wallet holds it.
-struct BenchWallet {
-    device_key: SigningKey,
-    pin: Pin,
-}
-
-struct Context {
-    server: String,
-    http: reqwest::Client,
-    client_id: String,
-    client_secret: String,
-    issuer_keys: Vec<VerifyingKey>,
-    wallets: Vec<BenchWallet>,
-    level: Level,
-    /// How long the holder takes to approve a timed sign-in.
-    hold: std::time::Duration,
-}
-
-fn failure(context: &str) -> impl Fn(reqwest::Error) -> String + '_ {
-    move |e| format!("{context}: {e}")
 }
 
 pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
@@ -160,9 +132,41 @@ pub async fn run(args: LoginArgs, mode: Mode) -> CliResult {
     Ok(())
 }
 
+/// What a run prepares before it loads the platform.
+pub(super) struct Preparation<'a> {
+    pub store: &'a StoreArgs,
+    pub registry: &'a Path,
+    /// People of the registry file passed over first.
+    pub skip: usize,
+    /// Wallets to enrol, one per worker.
+    pub wallets: usize,
+    pub level: Level,
+    pub hold: Duration,
+}
+
 /// Registers the benchmark's relying party and enrols one wallet per worker (untimed).
 async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<Context, Failure> {
-    let settings = args.store.settings()?;
+    prepare_wallets(
+        &Preparation {
+            store: &args.store,
+            registry: &args.registry,
+            skip: args.skip,
+            wallets: concurrency,
+            level: args.level,
+            hold: Duration::from_millis(u64::from(args.hold_ms)),
+        },
+        server,
+    )
+    .await
+}
+
+/// Registers a relying party and enrols `wallets` wallets (untimed).
+pub(super) async fn prepare_wallets(
+    preparation: &Preparation<'_>,
+    server: &str,
+) -> Result<Context, Failure> {
+    let concurrency = preparation.wallets;
+    let settings = preparation.store.settings()?;
     let keys = PlatformKeys::load(&settings.store.data)?;
     let (rp, registered) = register(
         &keys,
@@ -184,15 +188,15 @@ async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<C
     let today = time::OffsetDateTime::now_utc().date();
     let mut rng = rand::rng();
     let mut wallets = Vec::with_capacity(concurrency);
-    let registry = args.registry.clone();
-    let skip = args.skip;
+    let registry = preparation.registry.to_path_buf();
+    let skip = preparation.skip;
     let people: Vec<_> = tokio::task::spawn_blocking(move || {
         open_registry_file(&registry).map(|reader| {
             reader
                 .skip(skip)
                 .filter_map(Result::ok)
                 .filter(|r| age_on(r.birth_date, today).unwrap_or(0) >= MIN_SELF_ENROLMENT_AGE)
-                .take(concurrency * 50)
+                .take(concurrency * CANDIDATES_PER_WALLET)
                 .collect()
         })
     })
@@ -259,8 +263,8 @@ async fn prepare(args: &LoginArgs, server: &str, concurrency: usize) -> Result<C
         client_secret: registered.client_secret.unwrap_or_default(),
         issuer_keys,
         wallets,
-        level: args.level,
-        hold: std::time::Duration::from_millis(u64::from(args.hold_ms)),
+        level: preparation.level,
+        hold: preparation.hold,
     })
 }
 
@@ -383,189 +387,19 @@ where
     all
 }
 
-/// An approved sign-in's code, with what the client needs to redeem and check it.
-struct Minted {
-    code: String,
-    verifier: String,
-    nonce: String,
-}
-
 /// Steps 1–6: authorize, login page, wallet open (+ PIN) and approval, the page's status
 /// request with where to go: back to the client.
 async fn approved_code(context: &Context, worker: usize, timed: bool) -> Result<Minted, String> {
-    let wallet = &context.wallets[worker % context.wallets.len()];
-    let http = &context.http;
-    let server = &context.server;
-    let verifier = random::token::<32>();
-    let challenge = b64::encode(sha256(verifier.as_bytes()));
-    let (state, nonce) = (random::token::<12>(), random::token::<12>());
-    let acr = match context.level {
-        Level::L1 => "",
-        Level::L2 => "&acr_values=urn%3Acyberid%3Aacr%3Al2",
-    };
-    let authorize = format!(
-        "{server}/authorize?response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fbench-callback&scope=openid&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256{acr}",
-        context.client_id
-    );
-    // `/authorize` answers with the login page (QR code and all), which names the
-    // sign-in's own page, where the browser continues once the wallet has decided.
-    let started = http
-        .get(&authorize)
-        .send()
-        .await
-        .map_err(failure("authorize"))?;
-    if !started.status().is_success() {
-        return Err(format!("authorize: HTTP {}", started.status()));
-    }
-    let cookie = started
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or("no login cookie")?
-        .to_owned();
-    let page = started.text().await.map_err(failure("login page"))?;
-    let attribute = |name: &str| {
-        page.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .map(str::to_owned)
-    };
-    let login_page = attribute("data-page").ok_or("the login page names no sign-in page")?;
-    let status_url = attribute("data-status").ok_or("the login page names no status URL")?;
-
-    let ask_status = || {
-        http.get(format!("{status_url}?wait=1"))
-            .header("cookie", &cookie)
-            .send()
-    };
-    // With a holder who takes time, the page's held status request waits meanwhile.
-    let hold = if timed {
-        context.hold
-    } else {
-        std::time::Duration::ZERO
-    };
-    // Aborted if the sign-in fails before its answer is awaited: no request of a failed
-    // sign-in stays held into the next measurement.
-    let held = (!hold.is_zero()).then(|| {
-        let asked = ask_status();
-        AbortOnDrop(tokio::spawn(
-            async move { asked.await?.json::<Value>().await },
-        ))
-    });
-    if held.is_some() {
-        tokio::time::sleep(hold).await;
-    }
-    let id = login_page.rsplit('/').next().unwrap_or_default().to_owned();
-    let key = &wallet.device_key;
-    let details: LoginDetails = http
-        .get(format!("{server}/api/v1/logins/{id}"))
-        .send()
-        .await
-        .map_err(failure("open"))?
-        .json()
-        .await
-        .map_err(failure("open"))?;
-    let approval =
-        cyberid_wallet::sign_approval(key, &details, Decision::Approve, details.level, Vec::new())
-            .map_err(|e| e.to_string())?;
-    let pin_key = match context.level {
-        Level::L1 => None,
-        Level::L2 => {
-            let (blinding, blinded_pin) = pin::blind(&wallet.pin).map_err(|e| e.to_string())?;
-            let evaluated: PinResponse = http
-                .post(format!("{server}/api/v1/logins/{id}/pin"))
-                .json(&json!({ "approval": approval, "blinded_pin": blinded_pin }))
-                .send()
-                .await
-                .map_err(failure("pin"))?
-                .json()
-                .await
-                .map_err(failure("pin"))?;
-            Some(
-                blinding
-                    .finish(&wallet.pin, &evaluated.evaluated_pin)
-                    .map_err(|e| e.to_string())?,
-            )
-        }
-    };
-    let mut body = json!({ "approval": approval });
-    if let Some(pin_key) = pin_key {
-        body["pin_proof"] = json!(pin_key.sign(approval.as_bytes()));
-    }
-    let decided: Value = http
-        .post(format!("{server}/api/v1/logins/{id}/decision"))
-        .json(&body)
-        .send()
-        .await
-        .map_err(failure("decision"))?
-        .json()
-        .await
-        .map_err(failure("decision"))?;
-    // An error's body has no status: it is reported whole.
-    let approved = serde_json::from_value::<DecisionResponse>(decided.clone())
-        .is_ok_and(|response| response.status == DecisionStatus::Approved);
-    if !approved {
-        return Err(format!("decision: {decided}"));
-    }
-    // The login page's script: the held status request answers, and the browser goes where
-    // the answer says (only this browser, by its cookie, is told).
-    let done: Value = match held {
-        Some(mut held) => (&mut held.0)
-            .await
-            .map_err(|e| format!("status: {e}"))?
-            .map_err(failure("status"))?,
-        None => ask_status()
-            .await
-            .map_err(failure("status"))?
-            .json()
-            .await
-            .map_err(failure("status"))?,
-    };
-    let redirect = done["location"]
-        .as_str()
-        .ok_or_else(|| format!("status: {done}"))?;
-    let query = redirect.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    let params: std::collections::HashMap<String, String> = form_urlencoded_pairs(query);
-    if params.get("state") != Some(&state)
-        || params.get("iss").map(String::as_str) != Some(server.as_str())
-    {
-        return Err("state or iss does not match".into());
-    }
-    let code = params.get("code").cloned().ok_or("no code")?;
-    Ok(Minted {
-        code,
-        verifier,
-        nonce,
-    })
-}
-
-fn form_urlencoded_pairs(query: &str) -> std::collections::HashMap<String, String> {
-    reqwest::Url::parse(&format!("http://x/?{query}"))
-        .map(|url| url.query_pairs().into_owned().collect())
-        .unwrap_or_default()
+    let approved = approve(context, worker, context.level, timed).await?;
+    back_to_client(context, approved).await
 }
 
 /// Steps 7–9: code exchange with client authentication, ID-token verification, and, for a
 /// full login, userinfo (`bench token` times the code exchange alone, as the reference
 /// harness's token mode does).
-async fn redeem(context: &Context, minted: &Minted, mode: Mode) -> Result<(), String> {
+pub(super) async fn redeem(context: &Context, minted: &Minted, mode: Mode) -> Result<(), String> {
     let http = &context.http;
-    let tokens: Value = http
-        .post(format!("{}/token", context.server))
-        .basic_auth(&context.client_id, Some(&context.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", minted.code.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", minted.verifier.as_str()),
-        ])
-        .send()
-        .await
-        .map_err(failure("token"))?
-        .json()
-        .await
-        .map_err(failure("token"))?;
+    let tokens = exchange(context, minted).await?;
     let id_token = tokens["id_token"]
         .as_str()
         .ok_or_else(|| format!("token: {tokens}"))?;
@@ -604,13 +438,4 @@ async fn redeem(context: &Context, minted: &Minted, mode: Mode) -> Result<(), St
         }
     }
     Ok(())
-}
-
-/// A spawned task that is aborted when its handle goes out of scope unawaited.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -19,6 +19,8 @@ mod floor;
 mod login;
 mod measure;
 mod populate;
+mod sign_in;
+mod storm;
 
 use measure::{Measured, process_cpu_seconds, report, require_local};
 
@@ -35,6 +37,7 @@ impl BenchArgs {
             BenchCommand::Login(args) | BenchCommand::Token(args) => args.json,
             BenchCommand::Populate(args) => args.json,
             BenchCommand::Floor(args) => args.json,
+            BenchCommand::Storm(args) => args.json,
             BenchCommand::Enrol { json, .. } => *json,
         }
     }
@@ -56,6 +59,10 @@ enum BenchCommand {
     /// signature, and at L2 one PIN OPRF evaluation and one PIN proof verification more,
     /// timed in this process (no server), for server CPU as a multiple of it.
     Floor(floor::FloorArgs),
+    /// Mixed load that outlives the server it loads (for bench/crash-storm.sh, which kills
+    /// and restarts it): enrolments, sign-ins at L1 and L2, code exchanges and replays, what
+    /// the platform confirmed appended to journals as it is confirmed.
+    Storm(storm::StormArgs),
     /// Full enrolments (PIN OPRF, proof of possession, registry and face checks, issuance).
     Enrol {
         /// The platform's URL; must be on this machine.
@@ -91,6 +98,7 @@ pub async fn run(args: BenchArgs) -> CliResult {
         BenchCommand::Token(args) => login::run(args, login::Mode::Token).await?,
         BenchCommand::Populate(args) => populate::run(args).await?,
         BenchCommand::Floor(args) => floor::run(args)?,
+        BenchCommand::Storm(args) => storm::run(args).await?,
         BenchCommand::Enrol {
             server,
             registry,

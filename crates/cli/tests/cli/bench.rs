@@ -1,7 +1,10 @@
-//! The load drivers (`bench login`, `token`, `enrol`), the cryptographic floor, and
-//! populating large stores.
+//! The load drivers (`bench login`, `token`, `enrol`, `storm`), the cryptographic floor,
+//! and populating large stores.
 
-use crate::support::{Setup, cyberid, json_of, ok_json, refused_with};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{Setup, cyberid, cyberid_command, json_of, ok_json, refused_with};
 
 /// The load drivers complete every operation against a real server (full sign-ins at L1
 /// and L2, with and without a holder who takes time, code exchanges, enrolments), report
@@ -238,5 +241,90 @@ async fn bench_populate_builds_populations() {
             counts.registry_people
         ),
         (350, 350, 350, 900)
+    );
+}
+
+/// `bench storm` loads a server until it is stopped, journals each confirmation as it is
+/// answered (the counts it reports are the journals' lines), and sees no violation on a
+/// server that is never killed; it refuses a server that is not on this machine.
+#[tokio::test]
+async fn bench_storm_journals_what_the_platform_confirmed() {
+    let setup = Setup::sqlite().await;
+    let server = setup.server(None);
+    let journal = std::path::PathBuf::from(setup.wallet("journal"));
+    let mut storm = cyberid_command()
+        .args([
+            "bench",
+            "storm",
+            "--server",
+            &server.url,
+            "--data",
+            setup.data(),
+        ])
+        .args(["--registry", setup.path(&setup.registry), "--journal"])
+        .arg(&journal)
+        .args([
+            "--sign-in-workers",
+            "2",
+            "--enrolment-workers",
+            "1",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = |name: &str| {
+        std::fs::read_to_string(journal.join(name)).map_or(0, |text| text.lines().count() as u64)
+    };
+    // Stopped once every kind of confirmation was seen (a minute at most).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ["enrolled", "approved", "redeemed", "replay-refused"]
+        .iter()
+        .any(|name| lines(name) == 0)
+    {
+        assert!(Instant::now() < deadline, "the storm confirmed nothing");
+        assert!(storm.try_wait().unwrap().is_none(), "the storm stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &storm.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let output = storm.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let report = json_of(&output);
+    assert_eq!(report["violations"], 0, "{report}");
+    assert_eq!(lines("violations"), 0);
+    for (field, name) in [
+        ("enrolled", "enrolled"),
+        ("sign_ins_approved", "approved"),
+        ("codes_redeemed", "redeemed"),
+        ("replays_refused", "replay-refused"),
+    ] {
+        let count = report[field].as_u64().unwrap();
+        assert!(count > 0, "{report}");
+        assert_eq!(count, lines(name), "{field}: {report}");
+    }
+    // The two sign-in wallets and every enrolment confirmed.
+    let enrolled = report["enrolled"].as_u64().unwrap();
+    assert_eq!(setup.accounts().await, enrolled + 2);
+
+    let refused = cyberid(&[
+        "bench",
+        "storm",
+        "--server",
+        "http://192.0.2.1:8080",
+        "--registry",
+        setup.path(&setup.registry),
+        "--data",
+        setup.data(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        refused_with(&refused, "this machine")["error"],
+        "invalid_input"
     );
 }

@@ -278,6 +278,7 @@ impl Setup {
             Some(url) => cyberid_store::StoreLocation::Postgres {
                 url: url.clone(),
                 pool_size: 1,
+                timeouts: cyberid_store::Timeouts::default(),
             },
             None => cyberid_store::StoreLocation::Sqlite {
                 data_dir: PathBuf::from(self.data()),

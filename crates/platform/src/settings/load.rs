@@ -126,6 +126,13 @@ impl Settings {
             ));
         }
         at_least("store.pool_size", store.pool_size, 1)?;
+        for (key, value) in [
+            ("store.connect_timeout_ms", store.connect_timeout_ms),
+            ("store.operation_timeout_ms", store.operation_timeout_ms),
+            ("store.ready_timeout_ms", store.ready_timeout_ms),
+        ] {
+            within(key, value, 10, 600_000)?;
+        }
         within(
             "credential.lifetime_days",
             credential.lifetime_days,
@@ -584,6 +591,9 @@ mod tests {
             ("CYBERID_DATABASE_URL", "postgres://u:pw@db/cyberid"),
             ("CYBERID_DB_POOL_SIZE", "3"),
             ("CYBERID_DURABILITY", "normal"),
+            ("CYBERID_STORE_CONNECT_TIMEOUT_MS", "60"),
+            ("CYBERID_STORE_OPERATION_TIMEOUT_MS", "61"),
+            ("CYBERID_STORE_READY_TIMEOUT_MS", "62"),
             ("CYBERID_CREDENTIAL_LIFETIME_DAYS", "30"),
             ("CYBERID_CREDENTIAL_ENROLMENT_TICKET_SECONDS", "31"),
             ("CYBERID_CREDENTIAL_ENROLMENT_PROOF_MAX_SKEW_SECONDS", "32"),
@@ -641,6 +651,9 @@ mod tests {
                 database_url: Some(Secret::new("postgres://u:pw@db/cyberid".into())),
                 pool_size: 3,
                 durability: Durability::Normal,
+                connect_timeout_ms: 60,
+                operation_timeout_ms: 61,
+                ready_timeout_ms: 62,
             },
             credential: CredentialSettings {
                 lifetime_days: 30,
@@ -851,6 +864,10 @@ mod tests {
                 "sign_in.decision_recheck_ms",
             ),
             ("[store]\npool_size = 0\n", "store.pool_size"),
+            (
+                "[store]\noperation_timeout_ms = 0\n",
+                "store.operation_timeout_ms",
+            ),
             ("[store]\ndata = \"\"\n", "store.data"),
             ("[lockout]\nface_attempts = 0\n", "lockout.face_attempts"),
             ("[face]\nthreshold = 0.0\n", "face.threshold"),

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use cyberid_store::{Durability, StoreLocation};
+use cyberid_store::{Durability, StoreLocation, Timeouts};
 use serde::{Deserialize, Serialize};
 
 /// Every setting of a platform node, by section. Each key is described in [`SETTINGS`].
@@ -69,17 +70,28 @@ pub struct StoreSettings {
     pub pool_size: usize,
     #[serde(with = "DurabilityName")]
     pub durability: Durability,
+    pub connect_timeout_ms: u64,
+    pub operation_timeout_ms: u64,
+    pub ready_timeout_ms: u64,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
+        let timeouts = Timeouts::default();
         Self {
             data: PathBuf::from("cyberid-data"),
             database_url: None,
             pool_size: 16,
             durability: Durability::Full,
+            connect_timeout_ms: millis(timeouts.connect),
+            operation_timeout_ms: millis(timeouts.operation),
+            ready_timeout_ms: 500,
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How [`Durability`] is spelt in a file or variable.
@@ -98,6 +110,10 @@ impl StoreSettings {
             Some(url) => StoreLocation::Postgres {
                 url: url.expose().clone(),
                 pool_size: self.pool_size,
+                timeouts: Timeouts {
+                    connect: Duration::from_millis(self.connect_timeout_ms),
+                    operation: Duration::from_millis(self.operation_timeout_ms),
+                },
             },
             None => StoreLocation::Sqlite {
                 data_dir: self.data.clone(),

@@ -128,6 +128,25 @@ pub const SETTINGS: &[Setting] = &[
          checkpoints (survives process crashes only).",
     ),
     setting(
+        "store.connect_timeout_ms",
+        "CYBERID_STORE_CONNECT_TIMEOUT_MS",
+        "PostgreSQL: the longest opening one connection may take (TCP, startup, \
+         authentication).",
+    ),
+    setting(
+        "store.operation_timeout_ms",
+        "CYBERID_STORE_OPERATION_TIMEOUT_MS",
+        "PostgreSQL: the longest one store call of a request may take, waiting for a pooled \
+         connection included. Past it the request is answered `503 temporarily_unavailable` \
+         with `Retry-After` and the connection is closed; a refused connection is answered so \
+         at once. Bulk work (registry import, `bench populate`) is not bounded by it.",
+    ),
+    setting(
+        "store.ready_timeout_ms",
+        "CYBERID_STORE_READY_TIMEOUT_MS",
+        "`/readyz` answers `503` unless the store answers within this.",
+    ),
+    setting(
         "credential.lifetime_days",
         "CYBERID_CREDENTIAL_LIFETIME_DAYS",
         "Lifetime of a network credential.",

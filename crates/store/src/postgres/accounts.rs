@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use cyberid_domain::NetworkNumber;
+use deadpool_postgres::ClientWrapper;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
@@ -156,17 +157,87 @@ async fn insert_credential(
     Ok(Fields::new(&row, "credentials", "").unsigned::<i64, _>("status_index")?)
 }
 
+/// An enrolment's transaction (see [`AccountStore::enrol`]).
+async fn enrol_in(
+    client: &mut ClientWrapper,
+    account: &NewAccount,
+) -> Result<EnrolledAccount, EnrolError> {
+    let tx = client.transaction().await.map_err(enrol_error)?;
+    let enrolled = insert_account(&tx, account, false)
+        .await?
+        .ok_or(EnrolError::PersonAlreadyEnrolled)?;
+    failpoint("enrol-before-commit");
+    tx.commit().await.map_err(enrol_error)?;
+    Ok(enrolled)
+}
+
+/// A resumed enrolment's transaction (see [`AccountStore::resume_enrolment`]).
+async fn resume_in(
+    client: &mut ClientWrapper,
+    account: &NewAccount,
+) -> Result<Option<ResumedEnrolment>, EnrolError> {
+    let tx = client.transaction().await.map_err(enrol_error)?;
+    let found = tx
+        .query_opt(
+            "SELECT a.id AS account_id, a.network_number AS account_network_number,
+                    a.wrapped_data_key AS account_wrapped_data_key,
+                    a.sealed_attributes AS account_sealed_attributes, d.id AS device_id
+             FROM accounts a JOIN devices d ON d.account_id = a.id
+             WHERE a.person_digest = $1 AND a.status = 'active'
+               AND d.thumbprint = $2 AND d.revoked_at IS NULL
+             FOR UPDATE OF a",
+            &[&&account.person_digest[..], &account.device_thumbprint],
+        )
+        .await
+        .map_err(enrol_error)?;
+    let Some(row) = found else { return Ok(None) };
+    let a = Fields::new(&row, "accounts", "account_");
+    let account_id: i64 = a.get("account_id")?;
+    let device_id: i64 = Fields::new(&row, "devices", "device_").get("device_id")?;
+    let (Some(wrapped_data_key), Some(sealed_attributes)) = (
+        a.get::<Option<Vec<u8>>>("account_wrapped_data_key")?,
+        a.get::<Option<Vec<u8>>>("account_sealed_attributes")?,
+    ) else {
+        return Ok(None);
+    };
+    let network_number = NetworkNumber::parse(a.get("account_network_number")?)
+        .map_err(|e| a.corrupt("account_network_number", e))?;
+    tx.execute(
+        "UPDATE accounts SET pin_key_id = $2, pin_verifier = $3, pin_failures = 0 WHERE id = $1",
+        &[&account_id, &&account.pin_key_id[..], &account.pin_verifier],
+    )
+    .await
+    .map_err(enrol_error)?;
+    tx.execute(
+        "UPDATE credentials SET status = 1 WHERE device_id = $1 AND status = 0",
+        &[&device_id],
+    )
+    .await
+    .map_err(enrol_error)?;
+    let status_index = insert_credential(&tx, account_id, device_id, account).await?;
+    tx.commit().await.map_err(enrol_error)?;
+    Ok(Some(ResumedEnrolment {
+        enrolled: EnrolledAccount {
+            account_id,
+            device_id,
+            status_index,
+        },
+        network_number,
+        wrapped_data_key,
+        sealed_attributes,
+    }))
+}
+
 #[async_trait]
 impl AccountStore for PostgresStore {
     async fn enrol(&self, account: &NewAccount) -> Result<EnrolledAccount, EnrolError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(enrol_error)?;
-        let enrolled = insert_account(&tx, account, false)
-            .await?
-            .ok_or(EnrolError::PersonAlreadyEnrolled)?;
-        failpoint("enrol-before-commit");
-        tx.commit().await.map_err(enrol_error)?;
-        Ok(enrolled)
+        self.bounded(async {
+            let mut client = self.client().await?;
+            let enrolled = enrol_in(&mut client, account).await;
+            client.release();
+            enrolled
+        })
+        .await
     }
 
     async fn enrol_many(&self, accounts: Vec<NewAccount>) -> Result<u64, EnrolError> {
@@ -184,57 +255,13 @@ impl AccountStore for PostgresStore {
         &self,
         account: &NewAccount,
     ) -> Result<Option<ResumedEnrolment>, EnrolError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(enrol_error)?;
-        let found = tx
-            .query_opt(
-                "SELECT a.id AS account_id, a.network_number AS account_network_number,
-                        a.wrapped_data_key AS account_wrapped_data_key,
-                        a.sealed_attributes AS account_sealed_attributes, d.id AS device_id
-                 FROM accounts a JOIN devices d ON d.account_id = a.id
-                 WHERE a.person_digest = $1 AND a.status = 'active'
-                   AND d.thumbprint = $2 AND d.revoked_at IS NULL
-                 FOR UPDATE OF a",
-                &[&&account.person_digest[..], &account.device_thumbprint],
-            )
-            .await
-            .map_err(enrol_error)?;
-        let Some(row) = found else { return Ok(None) };
-        let a = Fields::new(&row, "accounts", "account_");
-        let account_id: i64 = a.get("account_id")?;
-        let device_id: i64 = Fields::new(&row, "devices", "device_").get("device_id")?;
-        let (Some(wrapped_data_key), Some(sealed_attributes)) = (
-            a.get::<Option<Vec<u8>>>("account_wrapped_data_key")?,
-            a.get::<Option<Vec<u8>>>("account_sealed_attributes")?,
-        ) else {
-            return Ok(None);
-        };
-        let network_number = NetworkNumber::parse(a.get("account_network_number")?)
-            .map_err(|e| a.corrupt("account_network_number", e))?;
-        tx.execute(
-            "UPDATE accounts SET pin_key_id = $2, pin_verifier = $3, pin_failures = 0 WHERE id = $1",
-            &[&account_id, &&account.pin_key_id[..], &account.pin_verifier],
-        )
+        self.bounded(async {
+            let mut client = self.client().await?;
+            let resumed = resume_in(&mut client, account).await;
+            client.release();
+            resumed
+        })
         .await
-        .map_err(enrol_error)?;
-        tx.execute(
-            "UPDATE credentials SET status = 1 WHERE device_id = $1 AND status = 0",
-            &[&device_id],
-        )
-        .await
-        .map_err(enrol_error)?;
-        let status_index = insert_credential(&tx, account_id, device_id, account).await?;
-        tx.commit().await.map_err(enrol_error)?;
-        Ok(Some(ResumedEnrolment {
-            enrolled: EnrolledAccount {
-                account_id,
-                device_id,
-                status_index,
-            },
-            network_number,
-            wrapped_data_key,
-            sealed_attributes,
-        }))
     }
 
     async fn max_status_index(&self) -> Result<Option<u64>, StoreError> {

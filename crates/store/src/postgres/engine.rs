@@ -1,10 +1,13 @@
-//! The PostgreSQL engine: the connection pool and the migrations.
+//! The PostgreSQL engine: the connection pool, its connections' checkout, and the
+//! migrations.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::ops::Deref;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use super::{db_error, pool_error};
-use crate::StoreError;
+use crate::{StoreError, Timeouts};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -43,10 +46,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Serialises migrations when several nodes start at once.
 const MIGRATION_LOCK: i64 = 0x0063_7962_6572_6964; // "cyberid"
 
-pub(super) fn pool(url: &str, pool_size: usize) -> Result<Pool, StoreError> {
-    let config: tokio_postgres::Config = url
+/// The pool: connections opened within `timeouts.connect` (the socket by tokio-postgres,
+/// startup and authentication by the pool), a free one waited for at most
+/// `timeouts.operation`.
+pub(super) fn pool(url: &str, pool_size: usize, timeouts: Timeouts) -> Result<Pool, StoreError> {
+    let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+    config.connect_timeout(timeouts.connect);
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -56,8 +63,58 @@ pub(super) fn pool(url: &str, pool_size: usize) -> Result<Pool, StoreError> {
     );
     Pool::builder(manager)
         .max_size(pool_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(timeouts.connect))
+        .wait_timeout(Some(timeouts.operation))
+        .recycle_timeout(Some(timeouts.connect))
         .build()
         .map_err(|e| StoreError::Database(e.to_string()))
+}
+
+/// A pooled connection that goes back to the pool only when its operation finished
+/// ([`Checkout::release`]). Dropped in the middle (the operation timed out, or the request
+/// was cancelled) it is closed instead: it may still wait for an answer that will never
+/// come — over a network that drops packets, for as long as TCP retransmits — and every
+/// operation handed it would wait behind that answer.
+pub(super) struct Checkout(Option<Object>);
+
+impl Checkout {
+    pub(super) fn new(object: Object) -> Self {
+        Self(Some(object))
+    }
+
+    /// The operation is over (whatever its outcome): the connection can serve the next.
+    /// One that was closed meanwhile is dropped by the pool when it is next handed out.
+    pub(super) fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Deref for Checkout {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        // Only `release` and `drop`, which consume the checkout, take the object.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a checkout holds its connection"))
+    }
+}
+
+impl std::ops::DerefMut for Checkout {
+    fn deref_mut(&mut self) -> &mut Object {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a checkout holds its connection"))
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
+    }
 }
 
 pub(super) async fn migrate(pool: &Pool) -> Result<(), StoreError> {

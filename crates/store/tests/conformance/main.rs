@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cyberid_domain::{AssuranceLevel, Claim, ClientAuthMethod, NetworkNumber};
 use cyberid_store::{
     ConsentRecord, Durability, EnrolledAccount, LoginOutcome, LoginStatus, NewAccount, NewLogin,
-    RelyingParty, SignInRequest, Store, StoreLocation,
+    RelyingParty, SignInRequest, Store, StoreLocation, Timeouts,
 };
 
 mod accounts;
@@ -103,6 +103,7 @@ where
         let postgres = cyberid_store::open(&StoreLocation::Postgres {
             url: url.clone(),
             pool_size: 8,
+            timeouts: Timeouts::default(),
         })
         .await
         .unwrap();

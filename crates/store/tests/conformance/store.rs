@@ -1,7 +1,7 @@
 //! The store as a whole: opening, migrating, the platform key fingerprint, file modes.
 
 use cyberid_domain::{AssuranceLevel, Claim};
-use cyberid_store::{Durability, LoginStatus, SignInRequest, StoreLocation};
+use cyberid_store::{Durability, LoginStatus, SignInRequest, StoreLocation, Timeouts};
 
 use crate::{RawDatabase, account, approved_l1, for_each_backend};
 
@@ -20,7 +20,11 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
 
     if let Some(server) = cyberid_testkit::postgres() {
         let url = server.fresh_schema().await;
-        let location = StoreLocation::Postgres { url, pool_size: 2 };
+        let location = StoreLocation::Postgres {
+            url,
+            pool_size: 2,
+            timeouts: Timeouts::default(),
+        };
         // Two nodes starting at once must not both migrate.
         let (a, b) = tokio::join!(
             cyberid_store::open(&location),
@@ -122,7 +126,11 @@ async fn migration_7_converts_sign_ins_in_flight() {
         let url = server.fresh_schema().await;
         backends.push((
             RawDatabase::Postgres(url.clone()),
-            StoreLocation::Postgres { url, pool_size: 2 },
+            StoreLocation::Postgres {
+                url,
+                pool_size: 2,
+                timeouts: Timeouts::default(),
+            },
         ));
     }
     for (raw, location) in backends {
