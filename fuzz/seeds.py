@@ -200,6 +200,16 @@ def seeds():
         "\t".join([ids[0], "王芳", "1949-12-30", "female", face()]) + "\n",
     ]
 
+    template = bytes(rng.randrange(256) for _ in range(128))
+    yield "face_sample", [
+        b64url(template),
+        "  " + b64url(template) + "\n",
+        compact({"format": "cyberid-face-sample/1", "embedding": b64url(template)}),
+        compact({"format": "cyberid-face-sample/1", "embedding": b64url(bytes(128))}),
+        compact({"format": "cyberid-face-sample/2", "embedding": ""}),
+        template,
+    ]
+
     yield "wallet_link", [
         "cyberid-wallet:?login=https://id.example/login/--0k3Zx1abc_DEF-ghi",
         "cyberid-wallet:?login=https%3A%2F%2Fid.example%2Flogin%2Fab",
