@@ -155,6 +155,13 @@ fn parse_record(line: &str, line_no: u64) -> Result<PersonRecord, RegistryFileEr
         )));
     }
     let [id, name, birth, sex, face] = cols;
+    // The number alone, as `find` compares it: parsing would trim the spaces, and the record
+    // would load yet never be found by its number.
+    if id.trim() != id {
+        return Err(err(
+            "invalid ID number: the column holds the 18 characters alone, without spaces".into(),
+        ));
+    }
     let id = CitizenIdNumber::parse(id).map_err(|e| err(format!("invalid ID number: {e}")))?;
     let name = PersonName::parse(name).map_err(|e| err(format!("invalid name: {e}")))?;
     let birth_date =
@@ -293,8 +300,12 @@ impl<R: BufRead> RegistryReader<R> {
         parse_record(text, self.line)
     }
 
-    /// Scans for the record with this ID number, parsing only the matching line.
-    fn find(&mut self, id: &CitizenIdNumber) -> Result<Option<PersonRecord>, RegistryFileError> {
+    /// Scans the rest of the file for the record with this ID number, parsing only the
+    /// matching line: what [`find_in_file`] does with an opened file.
+    pub fn find(
+        &mut self,
+        id: &CitizenIdNumber,
+    ) -> Result<Option<PersonRecord>, RegistryFileError> {
         let key = id.as_str().as_bytes();
         loop {
             match self.read_raw()? {
@@ -586,5 +597,28 @@ mod tests {
         assert_eq!(err.line, 0);
         assert!(err.to_string().contains("cannot open registry file"));
         assert!(find_in_file(&missing, &absent.id_number).is_err());
+    }
+
+    #[test]
+    fn an_id_number_with_spaces_around_it_is_refused() {
+        // Found with the registry_file fuzz target: such a line loaded (parsing trims the
+        // number) but `find` never found it, comparing the column as written.
+        let record = Generator::new(5).next().unwrap();
+        let file = sample_file(std::slice::from_ref(&record));
+        let text = String::from_utf8(file).unwrap();
+        let (header, line) = text.split_once('\n').unwrap();
+        for spaced in [format!(" {line}"), line.replacen('\t', " \t", 1)] {
+            let file = format!("{header}\n{spaced}");
+            let results = read_all(file.as_bytes());
+            let err = results[0].as_ref().expect_err("refused");
+            assert_eq!(err.line, 2);
+            assert!(err.message.contains("without spaces"), "{}", err.message);
+            assert!(!err.message.contains(record.id_number.as_str()));
+        }
+        let found = RegistryReader::new(text.as_bytes())
+            .unwrap()
+            .find(&record.id_number)
+            .unwrap();
+        assert_eq!(found.as_ref(), Some(&record));
     }
 }

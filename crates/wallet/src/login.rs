@@ -48,12 +48,14 @@ pub fn parse_login_reference(reference: &str) -> Result<(String, String), Wallet
             "{reference:?} is not a Cyberspace ID login page URL or wallet link"
         ))
     };
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(bad());
-    }
     let (server, id) = url.rsplit_once(LOGIN_PAGE_PREFIX).ok_or_else(bad)?;
+    // The scheme and a host before the login path: in `http://login/x` the path's `/login/`
+    // is the scheme's `//` and the host, and there is no platform to ask.
+    let host = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"));
     let id = id.split(['?', '#', '/']).next().unwrap_or_default();
-    if server.is_empty()
+    if host.is_none_or(str::is_empty)
         || id.is_empty()
         || !id
             .bytes()
@@ -316,6 +318,11 @@ mod tests {
             "http://x/login/",
             "http://x/login/a b",
             "cyberid-wallet:?login=junk",
+            // Found by fuzzing: the login path overlapping the scheme's `//` left no host
+            // (the server was read as `http:/`).
+            "  http://login/ab#c \n",
+            "https://login/x",
+            "cyberid-wallet:?login=http%3A%2F%2Flogin%2Fab",
         ] {
             assert!(parse_login_reference(bad).is_err(), "{bad}");
         }

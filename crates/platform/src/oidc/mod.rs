@@ -7,11 +7,13 @@
 //! - [`userinfo`]: `/userinfo` — the claims the holder still consents to.
 //! - [`discovery`]: what this provider supports.
 //! - [`params`]: OAuth form and query parameters, parsed strictly.
+//! - [`fuzzing`]: the token endpoint's parsers as plain functions, for the fuzz targets.
 
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
+pub mod fuzzing;
 pub mod params;
 pub mod request;
 pub mod token;

@@ -13,10 +13,16 @@ impl Params {
             // No OAuth parameter has a use for NUL, and what is stored of a request must
             // stay valid for PostgreSQL, whose text refuses it.
             if name.contains('\0') || value.contains('\0') {
-                return Err(format!("the parameter {name} contains a NUL character"));
+                return Err(format!(
+                    "the parameter {} contains a NUL character",
+                    shown_name(&name)
+                ));
             }
             if map.insert(name.to_string(), value.to_string()).is_some() {
-                return Err(format!("the parameter {name} is given more than once"));
+                return Err(format!(
+                    "the parameter {} is given more than once",
+                    shown_name(&name)
+                ));
             }
         }
         Ok(Self(map))
@@ -46,6 +52,24 @@ impl Params {
     }
 }
 
+/// How much of a name from a request an error description shows.
+const SHOWN_NAME_CHARS: usize = 32;
+
+/// A name from a request (a parameter's, a claim's) as an error description shows it: cut
+/// to [`SHOWN_NAME_CHARS`] characters, control characters escaped. A refusal names what is
+/// wrong without echoing a long value back, whoever sent it.
+pub fn shown_name(name: &str) -> String {
+    let mut shown: String = name
+        .chars()
+        .take(SHOWN_NAME_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.chars().nth(SHOWN_NAME_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -64,5 +88,21 @@ mod tests {
                 .words("scope"),
             ["openid", "region"]
         );
+    }
+
+    #[test]
+    fn refusals_show_at_most_the_start_of_a_name() {
+        // Found by fuzzing: a refusal repeated a parameter's name however long it was.
+        let long = "n".repeat(5000);
+        for form in [format!("{long}=a&{long}=b"), format!("{long}=%00")] {
+            let refused = Params::parse(form.as_bytes()).unwrap_err();
+            assert!(refused.len() < 200, "{} bytes", refused.len());
+            assert!(
+                refused.contains(&format!("{}…", "n".repeat(32))),
+                "{refused}"
+            );
+        }
+        assert_eq!(shown_name("state"), "state");
+        assert_eq!(shown_name("a\nb"), "a\\nb");
     }
 }

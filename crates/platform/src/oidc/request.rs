@@ -5,7 +5,7 @@ use cyberid_domain::{AssuranceLevel, Claim};
 use cyberid_store::{RelyingParty, SignInRequest};
 use serde_json::Value;
 
-use super::params::Params;
+use super::params::{Params, shown_name};
 use crate::error::{ApiError, ErrorCode};
 
 fn invalid(description: impl Into<String>) -> ApiError {
@@ -43,7 +43,8 @@ pub fn check_lengths(params: &Params) -> Result<(), String> {
             .map_or(DEFAULT_PARAMETER_MAXIMUM, |(_, maximum)| *maximum);
         if value.len() > maximum {
             return Err(format!(
-                "the parameter {name} is longer than {maximum} bytes"
+                "the parameter {} is longer than {maximum} bytes",
+                shown_name(name)
             ));
         }
     }
@@ -267,7 +268,7 @@ fn parse_claims_parameter(value: Option<&str>) -> Result<RequestedClaims, ApiErr
 /// One claim's request: `null`, or an object with a boolean `essential` and an array
 /// `values` when they are present.
 fn check_claim_request(target: &str, name: &str, request: &Value) -> Result<(), ApiError> {
-    let malformed = |why: &str| invalid(format!("claims.{target}.{name}: {why}"));
+    let malformed = |why: &str| invalid(format!("claims.{target}.{}: {why}", shown_name(name)));
     let request = match request {
         Value::Null => return Ok(()),
         Value::Object(request) => request,
@@ -304,7 +305,18 @@ fn requested_acr(acr: &Value) -> Result<Option<AssuranceLevel>, ApiError> {
     if named.is_empty() {
         return Err(malformed("values names no level"));
     }
-    parse_acr_values(Some(&named.join(" ")))
+    // Each value is one acr: unlike `acr_values`, not a list to split at spaces.
+    let lowest = named
+        .iter()
+        .filter_map(|acr| AssuranceLevel::from_acr(acr))
+        .min();
+    match lowest {
+        Some(level) => Ok(Some(level)),
+        None => Err(malformed(&format!(
+            "names no level this platform offers ({})",
+            AssuranceLevel::ALL.map(|l| l.acr()).join(", ")
+        ))),
+    }
 }
 
 /// The redirect URI, which must be registered exactly.
@@ -371,6 +383,11 @@ mod tests {
             r#"{"id_token":{"acr":{"essential":true,"value":["urn:cyberid:acr:l2"]}}}"#,
             r#"{"id_token":{"acr":{"values":[2]}}}"#,
             r#"{"id_token":{"acr":{"values":[]}}}"#,
+            // Found with the claims_parameter fuzz target: one value holding two acrs was
+            // split at the space and read as asking for the lower.
+            r#"{"id_token":{"acr":{"value":"urn:cyberid:acr:l3 urn:cyberid:acr:l1"}}}"#,
+            r#"{"id_token":{"acr":{"values":["urn:cyberid:acr:l3 urn:cyberid:acr:l1"]}}}"#,
+            r#"{"id_token":{"acr":{"values":["urn:other"]}}}"#,
             r#"{"id_token":{"acr":{"value":"urn:cyberid:acr:l2","values":["urn:cyberid:acr:l3"]}}}"#,
             r#"{"id_token":{"age_over_18":{"essential":"yes"}}}"#,
             r#"{"userinfo":{"region":true}}"#,
@@ -381,5 +398,20 @@ mod tests {
             let refused = parse_claims_parameter(Some(malformed));
             assert!(refused.is_err(), "{malformed} accepted");
         }
+    }
+
+    #[test]
+    fn refusals_do_not_echo_long_names() {
+        // Found by fuzzing: a malformed claim request, or a parameter over its maximum,
+        // was refused with its whole name in the description.
+        let name = "x".repeat(4000);
+        let claims = format!(r#"{{"userinfo":{{"{name}":true}}}}"#);
+        let refused = parse_claims_parameter(Some(&claims)).err().unwrap();
+        assert!(refused.description.len() < 200, "{}", refused.description);
+        assert!(refused.description.starts_with("claims.userinfo.xxxx"));
+
+        let form = format!("{name}={}", "v".repeat(300));
+        let refused = check_lengths(&Params::parse(form.as_bytes()).unwrap()).unwrap_err();
+        assert!(refused.len() < 200, "{refused}");
     }
 }

@@ -53,7 +53,7 @@ fn invalid_grant(description: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidGrant, description)
 }
 
-fn check_grant_type(params: &Params) -> Result<(), ApiError> {
+pub(super) fn check_grant_type(params: &Params) -> Result<(), ApiError> {
     match params.get("grant_type") {
         Some("authorization_code") => Ok(()),
         Some(_) => Err(ApiError::new(
@@ -151,7 +151,7 @@ fn well_formed_verifier(verifier: &str) -> bool {
 }
 
 /// RFC 7636 S256: base64url(SHA-256(verifier)) must equal the challenge.
-fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), ApiError> {
+pub(super) fn check_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), ApiError> {
     let verifier =
         verifier.ok_or_else(|| ApiError::invalid_request("code_verifier is required"))?;
     if !well_formed_verifier(verifier) || b64::encode(sha256(verifier.as_bytes())) != challenge {
