@@ -193,6 +193,7 @@ async fn a_held_status_request_outlives_the_client_timeouts() {
     let mut h = start(false, |s: &mut Settings| {
         s.server.header_read_timeout_seconds = 1;
         s.server.body_timeout_seconds = 1;
+        s.server.send_timeout_seconds = 1;
         wait_long(s);
     })
     .await;
@@ -205,7 +206,7 @@ async fn a_held_status_request_outlives_the_client_timeouts() {
         h.url, flow.id
     )));
     until_waiting(&h, &flow.id, 1).await;
-    // Three times either timeout: had one cut the request, it would wait no longer.
+    // Three times each timeout: had one cut the request, it would wait no longer.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(h.platform.waiting_for_decision(&flow.id), 1);
     let details = details(&h, &h.url, &flow.id).await;
