@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use cyberid_store::StoreError;
 use serde_json::{Value, json};
 
@@ -21,17 +22,26 @@ fn jwk_set(platform: &Platform) -> Value {
 }
 
 /// `GET /jwks.json`: every issuer key still in use, the current one first.
-pub async fn jwks(State(platform): State<Platform>) -> Json<Value> {
-    Json(jwk_set(&platform))
+pub async fn jwks(State(platform): State<Platform>) -> impl IntoResponse {
+    public(Json(jwk_set(&platform)))
 }
 
 /// `GET /.well-known/jwt-vc-issuer` (SD-JWT VC issuer metadata): the keys inline, so a
 /// verifier needs one request.
-pub async fn jwt_vc_issuer(State(platform): State<Platform>) -> Json<Value> {
-    Json(json!({
+pub async fn jwt_vc_issuer(State(platform): State<Platform>) -> impl IntoResponse {
+    public(Json(json!({
         "issuer": platform.issuer,
         "jwks": jwk_set(&platform),
-    }))
+    })))
+}
+
+/// Public metadata may be cached for five minutes: a new signing key is published before it
+/// signs anything (keys overlap in the set), so a copy that old still verifies.
+pub fn public<T: IntoResponse>(body: T) -> impl IntoResponse {
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        body,
+    )
 }
 
 /// `GET /healthz`: the process is up.

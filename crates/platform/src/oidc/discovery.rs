@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use cyberid_domain::{AssuranceLevel, Claim, ClientAuthMethod};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::claims::VERIFIED_CLAIM;
 use crate::platform::Platform;
 
-pub async fn openid_configuration(State(platform): State<Platform>) -> Json<Value> {
+pub async fn openid_configuration(State(platform): State<Platform>) -> impl IntoResponse {
     let issuer = &platform.issuer;
     let disclosable: Vec<&str> = Claim::ALL
         .iter()
@@ -30,7 +31,7 @@ pub async fn openid_configuration(State(platform): State<Platform>) -> Json<Valu
     claims_supported.extend(&disclosable);
     let mut scopes_supported = vec!["openid"];
     scopes_supported.extend(&disclosable);
-    Json(json!({
+    crate::metadata::public(Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -56,5 +57,5 @@ pub async fn openid_configuration(State(platform): State<Platform>) -> Json<Valu
         "authorization_response_iss_parameter_supported": true,
         "claim_types_supported": ["normal"],
         "ui_locales_supported": ["en"],
-    }))
+    })))
 }

@@ -355,6 +355,18 @@ async fn answers_with_personal_data_or_tokens_are_never_cached() {
             .await
             .unwrap();
         assert_eq!(script.headers()["cache-control"], "public, max-age=3600");
+        for path in [
+            "/jwks.json",
+            "/.well-known/jwt-vc-issuer",
+            "/.well-known/openid-configuration",
+        ] {
+            let metadata = h.http.get(format!("{}{path}", h.url)).send().await.unwrap();
+            assert_eq!(
+                metadata.headers()["cache-control"],
+                "public, max-age=300",
+                "{path}"
+            );
+        }
         let wrong_method = h
             .http
             .delete(format!("{}/token", h.url))
