@@ -48,7 +48,10 @@ fn as_sent(text: &str) {
 fn signed(data: &[u8]) {
     let (header_bytes, payload_bytes) = split_line(data);
     let token = sign_compact(issuer_key(), header_bytes, payload_bytes);
-    let expected_header = serde_json::from_slice::<JwsHeader>(header_bytes);
+    // RFC 7515 §4: a header is UTF-8 JSON, every member of it.
+    let expected_header = std::str::from_utf8(header_bytes)
+        .map_err(|_| "not UTF-8")
+        .and_then(|text| serde_json::from_str::<JwsHeader>(text).map_err(|_| "not a header"));
     let jws = match UnverifiedJws::parse(&token) {
         Ok(jws) => jws,
         Err(error) => {

@@ -298,8 +298,9 @@ impl<'a> UnverifiedJws<'a> {
         }
         let header_bytes =
             b64::decode(header_b64).map_err(|_| JoseError::Malformed("header is not base64url"))?;
-        let header: JwsHeader = serde_json::from_slice(&header_bytes)
-            .map_err(|_| JoseError::Malformed("header is not a JOSE header"))?;
+        let header: JwsHeader = json_text(&header_bytes)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or(JoseError::Malformed("header is not a JOSE header"))?;
         let signature = b64::decode(signature_b64)
             .map_err(|_| JoseError::Malformed("signature is not base64url"))?;
         Ok(Self {
@@ -344,9 +345,17 @@ impl<'a> UnverifiedJws<'a> {
     pub fn payload_unverified<T: DeserializeOwned>(&self) -> Result<T, JoseError> {
         let payload = b64::decode(self.payload_b64)
             .map_err(|_| JoseError::Malformed("payload is not base64url"))?;
-        serde_json::from_slice(&payload)
-            .map_err(|_| JoseError::Malformed("payload is not the expected JSON"))
+        json_text(&payload)
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or(JoseError::Malformed("payload is not the expected JSON"))
     }
+}
+
+/// JOSE headers and JWT claims are UTF-8 JSON (RFC 7515 §4, RFC 7519 §7.2). Read from
+/// bytes, serde_json checks UTF-8 only in the strings it keeps: a member it skips could
+/// carry any bytes, and a header that is not JSON would pass for one.
+fn json_text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -473,5 +482,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn headers_and_payloads_are_utf8_json() {
+        // Found by the client_assertion fuzz target: a byte that is not UTF-8, inside a
+        // member the header type skips, was accepted.
+        let (key, _) = SigningKey::generate().unwrap();
+        let sign = |header: &[u8], payload: &[u8]| {
+            let mut token = b64::encode(header);
+            token.push('.');
+            token.push_str(&b64::encode(payload));
+            let signature = key.sign(token.as_bytes()).unwrap();
+            format!("{token}.{}", b64::encode(signature))
+        };
+        let good = sign(br#"{"alg":"ES256","typ":"JWT"}"#, br#"{"sub":"a"}"#);
+        let claims: serde_json::Value = UnverifiedJws::parse(&good)
+            .unwrap()
+            .verify(key.verifying_key(), "JWT")
+            .unwrap();
+        assert_eq!(claims["sub"], "a");
+
+        let header = sign(b"{\"alg\":\"ES256\",\"x\":\"\xb1\"}", b"{}");
+        assert_eq!(
+            UnverifiedJws::parse(&header).err(),
+            Some(JoseError::Malformed("header is not a JOSE header"))
+        );
+        let payload = sign(br#"{"alg":"ES256","typ":"JWT"}"#, b"{\"x\":\"\xb1\"}");
+        let refused = UnverifiedJws::parse(&payload)
+            .unwrap()
+            .verify::<serde::de::IgnoredAny>(key.verifying_key(), "JWT");
+        assert_eq!(
+            refused.err(),
+            Some(JoseError::Malformed("payload is not the expected JSON"))
+        );
     }
 }
