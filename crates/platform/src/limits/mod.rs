@@ -343,7 +343,10 @@ impl Limiter {
             Ok(totals) => {
                 for ((id, _), total) in batch.iter().zip(totals) {
                     if let Some(tally) = tallies.get_mut(id) {
-                        tally.known = total;
+                        // Counters only grow within a window: a total lower than what this
+                        // node already knows is a read that raced a concurrent sync's write
+                        // (two syncs at once), and must not let the node admit more.
+                        tally.known = tally.known.max(total);
                     }
                 }
                 Ok(())
